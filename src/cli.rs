@@ -1,0 +1,44 @@
+//! The command line: global flags and the subcommand enum. Each subcommand's own
+//! arguments live next to its implementation in [`crate::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// Create, upgrade and delete Kubernetes clusters on OpenStack through Cluster API.
+///
+/// Settings are YAML files (one per cluster, plus management-wide defaults); start with
+/// `scs-capi settings init`, check them with `scs-capi validate`, and see the manifests
+/// with `scs-capi render`.
+#[derive(Debug, Parser)]
+#[command(name = "scs-capi", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Use the templates in DIR instead of the built-in ones (same relative names as
+    /// `templates/` in the source; missing files fall back to the built-in ones).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check settings files: every problem at once, with file:line:column and a hint.
+    ///
+    /// Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.
+    Validate(commands::validate::Args),
+    /// Render clusterctl.yaml, cluster-template.yaml and the final manifests.
+    Render(commands::render::Args),
+    /// Create a starter settings file, or import an R4 clusterctl.yaml.
+    #[command(subcommand)]
+    Settings(commands::settings::Command),
+    /// Print the JSON Schema of settings files.
+    Schema,
+    /// Print shell completions.
+    Completions(commands::completions::Args),
+    /// Print the man page (roff).
+    Man,
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand: its arguments and a `run` that wires the library
+//! together. No YAML building or validation logic lives here.
+
+pub mod completions;
+pub mod render;
+pub mod schema;
+pub mod settings;
+pub mod validate;

@@ -1,0 +1,168 @@
+//! `scs-capi render`: settings -> `clusterctl.yaml`, `cluster-template.yaml` and
+//! `<cluster>-config.yaml` (written to `--out DIR`), or the final manifests on stdout.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::render::{self, Profile, Renderer};
+use crate::settings::{self, Loaded, SourceFile, validate::Options};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The cluster's settings file.
+    #[arg(short = 'f', long = "file", value_name = "CLUSTER.yaml", required_unless_present = "example", conflicts_with = "example")]
+    pub file: Option<PathBuf>,
+    /// Render the built-in example cluster (no files needed).
+    #[arg(long)]
+    pub example: bool,
+    /// Management-wide defaults (else `$XDG_CONFIG_HOME/scs-capi/defaults.yaml` when present).
+    #[arg(long, value_name = "FILE")]
+    pub defaults: Option<PathBuf>,
+    /// API versions to render for.
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    pub profile: Profile,
+    /// Write clusterctl.yaml, cluster-template.yaml and <cluster>-config.yaml into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Egress address of the management cluster, always allowed to the kube-API
+    /// (wins over `mgmt_egress_cidr`).
+    #[arg(long, value_name = "CIDR")]
+    pub mgmt_cidr: Option<crate::settings::values::Cidr>,
+    /// Print where each setting came from instead of the manifests.
+    #[arg(long)]
+    pub explain: bool,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Accept Kubernetes versions marked as preview.
+    #[arg(long)]
+    pub allow_preview_versions: bool,
+}
+
+/// Loads and validates the settings the arguments point at.
+///
+/// # Errors
+/// I/O errors, and [`Error::Invalid`] with every finding.
+pub fn load(args: &Args) -> Result<(Loaded, Option<String>)> {
+    let cluster = match &args.file {
+        Some(path) => SourceFile::read(path)?,
+        None => SourceFile::example(),
+    };
+    let defaults = match &args.defaults {
+        Some(p) => Some(SourceFile::read(p)?),
+        None => settings::default_defaults_path()
+            .map(|p| SourceFile::read(&p))
+            .transpose()?,
+    };
+    let loaded = settings::load(
+        defaults.as_ref(),
+        Some(&cluster),
+        &settings::env_overrides(),
+        Options {
+            allow_preview_versions: args.allow_preview_versions,
+            is_cluster: true,
+        },
+    );
+    settings::ensure_valid(&loaded.diagnostics, args.strict)?;
+    Ok((loaded, defaults.map(|d| d.name)))
+}
+
+pub fn run(
+    args: &Args,
+    templates: Option<&Path>,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<()> {
+    let (loaded, _) = load(args)?;
+    for d in &loaded.diagnostics {
+        let _ = writeln!(err, "{d}");
+    }
+    let rendered = Renderer::new(templates)?.render(
+        &loaded.settings,
+        &render::Options {
+            profile: args.profile,
+            mgmt_cidr: args.mgmt_cidr,
+        },
+    )?;
+    for note in &rendered.notes {
+        let _ = writeln!(err, "note: {note}");
+    }
+    if let Some(dir) = &args.out {
+        write_outputs(dir, &rendered)?;
+        let _ = writeln!(
+            err,
+            "wrote clusterctl.yaml, cluster-template.yaml and {}-config.yaml to `{}`",
+            rendered.cluster_name,
+            dir.display()
+        );
+    }
+    let io = |e: std::io::Error| Error::Other(e.into());
+    if args.explain {
+        for (key, value, origin) in explain(&loaded) {
+            writeln!(out, "{key:<32} {value:<28} {origin}").map_err(io)?;
+        }
+    } else if args.out.is_none() {
+        out.write_all(rendered.manifests.as_bytes()).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// `(key, value, origin)` for every setting, in schema order.
+pub fn explain(loaded: &Loaded) -> Vec<(String, String, String)> {
+    let json = serde_json::to_value(&loaded.settings).unwrap_or_default();
+    let mut rows = Vec::new();
+    let Some(map) = json.as_object() else {
+        return rows;
+    };
+    for (key, value) in map {
+        let nested: Vec<(String, &serde_json::Value)> = match value {
+            serde_json::Value::Object(m) if crate::settings::layers::known_keys().iter().any(|k| k.starts_with(&format!("{key}."))) => {
+                m.iter().map(|(k, v)| (format!("{key}.{k}"), v)).collect()
+            }
+            _ => vec![(key.clone(), value)],
+        };
+        for (k, v) in nested {
+            let loc = loaded.locate(&k);
+            let origin = match loaded.origins.get(&k).or_else(|| k.split_once('.').and_then(|(s, _)| loaded.origins.get(s))) {
+                Some(o) => {
+                    let mut s = format!("{}: {}", o.kind.describe(), loc.file);
+                    if let Some(line) = loc.line {
+                        s.push_str(&format!(":{line}"));
+                    }
+                    if o.kind == crate::settings::LayerKind::Env {
+                        s = format!("environment: {}", loc.key.unwrap_or_default());
+                    }
+                    s
+                }
+                None => "built-in default".to_string(),
+            };
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            rows.push((k, value, origin));
+        }
+    }
+    rows
+}
+
+/// Writes the three files; the final manifests are private (0600) since create-cluster
+/// fills credentials into the same file.
+///
+/// # Errors
+/// [`Error::Write`] when a file cannot be written.
+pub fn write_outputs(dir: &Path, rendered: &render::Rendered) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let files = [
+        ("clusterctl.yaml".to_string(), &rendered.clusterctl_yaml, 0o644),
+        ("cluster-template.yaml".to_string(), &rendered.cluster_template, 0o644),
+        (format!("{}-config.yaml", rendered.cluster_name), &rendered.manifests, 0o600),
+    ];
+    for (name, content, mode) in files {
+        crate::fsutil::write_file(&dir.join(name), content.as_bytes(), mode)?;
+    }
+    Ok(())
+}

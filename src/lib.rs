@@ -1,0 +1,34 @@
+//! scs-capi: typed settings, rendering of Cluster API manifests, and (in later modules)
+//! the OpenStack and management-cluster work, for Kubernetes clusters on OpenStack.
+//!
+//! Data flows one way: [`settings`] -> [`render`] -> commands. `main.rs` only parses the
+//! command line and calls [`run`].
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod etcd;
+mod fsutil;
+pub mod render;
+pub mod settings;
+
+use std::io::Write;
+
+use cli::{Cli, Command};
+use error::Result;
+
+/// Runs a parsed command line, writing data to `out` and messages to `err`.
+///
+/// # Errors
+/// Whatever the command fails with; [`error::Error::exit_code`] maps it.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    let templates = cli.templates.as_deref();
+    match &cli.command {
+        Command::Validate(args) => commands::validate::run(args, out, err),
+        Command::Render(args) => commands::render::run(args, templates, out, err),
+        Command::Settings(cmd) => commands::settings::run(cmd, out, err),
+        Command::Schema => commands::schema::run(out),
+        Command::Completions(args) => commands::completions::run(args, out),
+        Command::Man => commands::completions::man(out),
+    }
+}

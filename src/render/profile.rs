@@ -1,0 +1,40 @@
+//! Render profiles: which Cluster API and CAPO API versions the manifests use, and the
+//! management-cluster versions they are meant for.
+
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Profile {
+    /// CAPI v1beta2 + CAPO v1beta1, for CAPI >= 1.11 (tested against 1.14) and CAPO
+    /// 0.13/0.14.
+    #[default]
+    Default,
+    /// CAPI v1beta1 + CAPO v1alpha6, exactly what R4 shipped (CAPI 1.3.x, CAPO 0.7.x).
+    R4,
+}
+
+impl Profile {
+    /// Directory of the profile's templates under `templates/`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::R4 => "r4",
+        }
+    }
+
+    /// CAPI version the profile targets when the settings leave it empty.
+    pub fn clusterapi_version(self) -> &'static str {
+        match self {
+            Profile::Default => "1.14.0",
+            Profile::R4 => "1.3.5",
+        }
+    }
+
+    /// CAPO version the profile targets when the settings leave it empty.
+    pub fn capo_version(self) -> &'static str {
+        match self {
+            Profile::Default => "0.14.7",
+            Profile::R4 => "0.7.1",
+        }
+    }
+}

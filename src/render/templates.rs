@@ -1,0 +1,65 @@
+//! The minijinja templates: embedded at build time from `templates/`, each replaceable
+//! by a file of the same relative name under `--templates DIR`.
+
+use std::path::Path;
+
+use minijinja::Environment;
+
+use crate::error::{Error, Result};
+
+/// Every embedded template, by its path under `templates/`.
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "common/kubeadm.j2",
+        include_str!("../../templates/common/kubeadm.j2"),
+    ),
+    (
+        "default/cluster-template.yaml.j2",
+        include_str!("../../templates/default/cluster-template.yaml.j2"),
+    ),
+    (
+        "r4/cluster-template.yaml.j2",
+        include_str!("../../templates/r4/cluster-template.yaml.j2"),
+    ),
+];
+
+/// Builds the template environment; files under `override_dir` win over the embedded
+/// ones.
+///
+/// # Errors
+/// [`Error::Read`] for an unreadable override, [`Error::Template`] for a syntax error.
+pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>> {
+    let mut env = Environment::new();
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|source| Error::Template {
+            name: "<syntax>".into(),
+            source,
+        })?;
+    env.set_syntax(syntax);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // minijinja would JSON-escape `*.yaml.j2` output; the templates quote what they need.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("envsubst_escape", |s: String| super::envsubst::escape(&s));
+    // A YAML double-quoted scalar (JSON string syntax, without HTML-safe escapes).
+    env.add_filter("yaml_str", |s: String| {
+        serde_json::to_string(&s).unwrap_or_default()
+    });
+    for (name, source) in EMBEDDED {
+        let source = match override_dir.map(|d| d.join(name)) {
+            Some(path) if path.is_file() => {
+                std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })?
+            }
+            _ => (*source).to_string(),
+        };
+        env.add_template_owned(*name, source)
+            .map_err(|source| Error::Template {
+                name: (*name).to_string(),
+                source,
+            })?;
+    }
+    Ok(env)
+}

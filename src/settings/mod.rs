@@ -1,0 +1,233 @@
+//! Typed cluster settings: the model, layering (defaults file < cluster file <
+//! environment), validation with located findings, the JSON Schema, the commented
+//! starter file, and import from R4's `clusterctl.yaml`.
+//!
+//! This module never renders or talks to a cloud; it hands a validated [`Settings`] to
+//! [`crate::render`].
+
+mod etcd_defrag;
+pub mod import_r4;
+pub mod layers;
+mod model;
+mod tree;
+pub mod validate;
+pub mod values;
+pub mod versions;
+
+use std::path::{Path, PathBuf};
+
+pub use etcd_defrag::{EtcdDefrag, SingleMemberPolicy};
+pub use layers::{Input, LayerKind, Loaded, Origin};
+pub use model::{NodeOs, Settings};
+
+use crate::error::{Diagnostic, Error, Result, Severity};
+
+/// The example cluster `render --example` uses.
+pub const EXAMPLE: &str = include_str!("example.yaml");
+/// Display name of the built-in example.
+pub const EXAMPLE_NAME: &str = "<example>/example.yaml";
+
+/// Where the management-wide defaults come from when `--defaults` is not given.
+pub fn default_defaults_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let path = base.join("scs-capi").join("defaults.yaml");
+    path.is_file().then_some(path)
+}
+
+/// A settings file read into memory.
+pub struct SourceFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl SourceFile {
+    /// # Errors
+    /// [`Error::Read`] when the file cannot be read.
+    pub fn read(path: &Path) -> Result<SourceFile> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(SourceFile {
+            name: path.display().to_string(),
+            bytes,
+        })
+    }
+
+    pub fn example() -> SourceFile {
+        SourceFile {
+            name: EXAMPLE_NAME.into(),
+            bytes: EXAMPLE.as_bytes().to_vec(),
+        }
+    }
+
+    fn input(&self) -> Input<'_> {
+        Input {
+            name: &self.name,
+            bytes: &self.bytes,
+        }
+    }
+
+    /// The file name without directory and extension (the default cluster name).
+    pub fn stem(&self) -> Option<&str> {
+        Path::new(&self.name).file_stem().and_then(|s| s.to_str())
+    }
+}
+
+/// Loads and validates settings from the layers given; all findings are in
+/// `diagnostics`, and `settings` is usable whenever there is no error.
+pub fn load(
+    defaults: Option<&SourceFile>,
+    cluster: Option<&SourceFile>,
+    env: &[(String, String)],
+    opts: validate::Options,
+) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let mut stack = Vec::new();
+    for (kind, file) in [(LayerKind::Defaults, defaults), (LayerKind::Cluster, cluster)] {
+        if let Some(file) = file {
+            let (layer, diags) = layers::read_file(kind, &file.input());
+            diagnostics.extend(diags);
+            stack.extend(layer);
+        }
+    }
+    let (env_layer, diags) = layers::read_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    diagnostics.extend(diags);
+    stack.push(env_layer);
+    let mut loaded = layers::merge(&stack, cluster.and_then(SourceFile::stem));
+    loaded.diagnostics.splice(0..0, diagnostics);
+    let is_cluster = opts.is_cluster && cluster.is_some();
+    let findings = validate::validate(
+        &loaded,
+        validate::Options {
+            is_cluster,
+            ..opts
+        },
+    );
+    loaded.diagnostics.extend(findings);
+    loaded
+}
+
+/// The `SCS_CAPI_*` variables of this process.
+pub fn env_overrides() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with(layers::ENV_PREFIX))
+        .collect()
+}
+
+/// Turns findings into an error when any is an error (or a warning under `strict`).
+///
+/// # Errors
+/// [`Error::Invalid`] carrying every finding.
+pub fn ensure_valid(diagnostics: &[Diagnostic], strict: bool) -> Result<()> {
+    let failing = diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error || (strict && d.severity == Severity::Warning));
+    if failing {
+        Err(Error::Invalid(diagnostics.to_vec()))
+    } else {
+        Ok(())
+    }
+}
+
+/// The JSON Schema of a settings file.
+pub fn schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Settings);
+    schema.to_value()
+}
+
+/// A settings file with every key commented out at its default, each with its
+/// documentation, and `cluster_name` set.
+pub fn starter_file(cluster: &str) -> String {
+    let schema = schema();
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
+    let props = schema["properties"].as_object().cloned().unwrap_or_default();
+    let mut out = String::from(
+        "# scs-capi cluster settings (from `scs-capi settings init`).\n\
+         # Remove the `#` before a key to set it. Keys left commented out take their value\n\
+         # from the management-wide defaults file or the built-in default shown;\n\
+         # `SCS_CAPI_<KEY>` environment variables override both.\n\
+         # Reference: docs/configuration.md, or `scs-capi schema`.\n",
+    );
+    for (key, prop) in props {
+        out.push('\n');
+        for line in describe(&prop).lines() {
+            out.push_str(&format!("# {line}\n").replace("# \n", "#\n"));
+        }
+        if key == "cluster_name" {
+            out.push_str(&format!("cluster_name: {}\n", import_r4::yaml_string(cluster)));
+            continue;
+        }
+        let value = &defaults[&key];
+        let entry = import_r4::render_yaml(&[(key.clone(), value.clone())]);
+        let entry = match value {
+            serde_json::Value::Null => format!("{key}:\n"),
+            _ => entry,
+        };
+        for line in entry.lines() {
+            out.push_str(&format!("#{line}\n"));
+        }
+    }
+    out
+}
+
+/// The description of a schema property (following `$ref`s is not needed: every
+/// field carries its own doc comment).
+pub fn describe(prop: &serde_json::Value) -> String {
+    prop.get("description")
+        .and_then(|d| d.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_is_valid() {
+        let loaded = load(
+            None,
+            Some(&SourceFile::example()),
+            &[],
+            validate::Options {
+                is_cluster: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(loaded.diagnostics, vec![]);
+    }
+
+    #[test]
+    fn starter_file_uncommented_gives_the_defaults() {
+        let text = starter_file("demo");
+        let uncommented: String = text
+            .lines()
+            .filter_map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.starts_with("  ") || !rest.starts_with([' ', '#']) && !rest.is_empty() => Some(rest),
+                Some(_) => None,
+                None => Some(l),
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file = SourceFile {
+            name: "demo.yaml".into(),
+            bytes: uncommented.clone().into_bytes(),
+        };
+        let loaded = load(None, Some(&file), &[], validate::Options { is_cluster: true, ..Default::default() });
+        let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{uncommented}");
+        let expected = Settings {
+            cluster_name: Some("demo".into()),
+            ..Settings::default()
+        };
+        assert_eq!(loaded.settings, expected);
+        // Every key is present in the starter file.
+        for key in layers::known_keys().iter().filter(|k| !k.contains('.')) {
+            assert!(text.contains(&format!("{key}:")), "{key} missing");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Shared helpers for the integration tests (include with `mod support;`).
+
+pub mod crds;
