@@ -489,9 +489,8 @@ fn core_secret_violations_are_reported() {
 #[test]
 fn core_schemas_missing_is_an_error_with_install_hint() {
     let empty = std::env::temp_dir().join(format!("scs-capi-no-venv-{}", std::process::id()));
-    let err = match CoreSchemas::load(&empty) {
-        Ok(_) => panic!("found core schemas in {}", empty.display()),
-        Err(err) => err,
+    let Err(err) = CoreSchemas::load(&empty) else {
+        panic!("found core schemas in {}", empty.display());
     };
     assert!(
         err.contains("pip install kubernetes-validate==1.37.0"),

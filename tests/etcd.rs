@@ -35,7 +35,6 @@ fn harness() -> PathBuf {
 struct Etcd {
     etcd: PathBuf,
     etcdctl: PathBuf,
-    version: &'static str,
 }
 
 fn find_etcd(version: &'static str) -> Etcd {
@@ -71,11 +70,7 @@ fn find_etcd(version: &'static str) -> Etcd {
     );
     need_tool("jq", "apt-get install -y jq");
     need_tool("openssl", "apt-get install -y openssl");
-    Etcd {
-        etcd,
-        etcdctl,
-        version,
-    }
+    Etcd { etcd, etcdctl }
 }
 
 fn need_tool(name: &str, how: &str) {
@@ -112,12 +107,47 @@ fn rendered_script(profile: &str) -> Result<String, String> {
     let files = kcp["spec"]["kubeadmConfigSpec"]["files"]
         .as_array()
         .ok_or("KubeadmControlPlane has no spec.kubeadmConfigSpec.files")?;
-    files
+    let file = files
         .iter()
         .find(|f| f["path"] == SCRIPT_FILE_PATH)
-        .and_then(|f| f["content"].as_str())
-        .map(str::to_string)
-        .ok_or_else(|| format!("no file {SCRIPT_FILE_PATH} in kubeadmConfigSpec.files"))
+        .ok_or_else(|| format!("no file {SCRIPT_FILE_PATH} in kubeadmConfigSpec.files"))?;
+    let content = file["content"]
+        .as_str()
+        .ok_or("the script file has no content")?;
+    decode_file_content(content, file["encoding"].as_str())
+}
+
+/// Undo a kubeadm file `encoding` (`base64`/`b64`, `gzip+base64`/`gz+b64`) with coreutils'
+/// base64 and gzip, as cloud-init would.
+fn decode_file_content(content: &str, encoding: Option<&str>) -> Result<String, String> {
+    let pipeline = match encoding {
+        None | Some("") => return Ok(content.to_string()),
+        Some("base64" | "b64") => "base64 -d",
+        Some("gzip+base64" | "gz+b64") => "base64 -d | gzip -dc",
+        Some(other) => return Err(format!("unknown file encoding {other}")),
+    };
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(pipeline)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(content.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "cannot decode {encoding:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
 }
 
 /// The script under test, written once to a temporary executable file.
@@ -256,14 +286,15 @@ impl Cluster {
     }
 
     fn ctl(&self, args: &[&str]) -> Output {
-        self.ctl_stdin(args, None)
+        self.ctl_stdin(&self.endpoints().join(","), args, None)
     }
 
-    fn ctl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    /// etcdctl against `endpoints` (comma-separated; `--endpoints` given twice would add up)
+    fn ctl_stdin(&self, endpoints: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(&self.etcd.etcdctl);
         cmd.env("ETCDCTL_API", "3")
             .args(&self.tls)
-            .arg(format!("--endpoints={}", self.endpoints().join(",")))
+            .arg(format!("--endpoints={endpoints}"))
             .arg("--command-timeout=10s")
             .args(args)
             .stdin(Stdio::piped())
@@ -328,7 +359,7 @@ impl Cluster {
                 txn.push_str(&format!("put /probe/{i:06} {value}\n"));
             }
             txn.push_str("\n\n");
-            let out = self.ctl_stdin(&["txn"], Some(&txn));
+            let out = self.ctl_stdin(&self.endpoints().join(","), &["txn"], Some(&txn));
             if !out.status.success() {
                 assert!(
                     until_full,
@@ -509,7 +540,10 @@ fn hex(id: u64) -> String {
 }
 
 fn sizes(c: &Cluster) -> BTreeMap<String, u64> {
-    c.statuses().into_iter().map(|s| (s.endpoint, s.db)).collect()
+    c.statuses()
+        .into_iter()
+        .map(|s| (s.endpoint, s.db))
+        .collect()
 }
 
 fn defrag_counts(c: &Cluster) -> BTreeMap<String, usize> {
@@ -588,7 +622,11 @@ fn three_members(etcd: Etcd, base_port: u16) {
     let r = c.run(&followers[0].endpoint, &[], &[]);
     assert_eq!(r.code, 0, "{}", r.show());
     assert!(r.has("not_leader"), "{}", r.show());
-    assert!(!r.has("defrag_start") && !r.has("lock_acquired"), "{}", r.show());
+    assert!(
+        !r.has("defrag_start") && !r.has("lock_acquired"),
+        "{}",
+        r.show()
+    );
 
     // dry run on the leader: decisions logged, nothing changes (not even the revision)
     let r = c.run(&leader.endpoint, &["--dry-run"], &[]);
@@ -605,7 +643,8 @@ fn three_members(etcd: Etcd, base_port: u16) {
     // one follower under the threshold
     let small = &followers[0];
     let big = &followers[1];
-    c.ctl_ok(&[&format!("--endpoints={}", small.endpoint), "defrag"]);
+    let out = c.ctl_stdin(&small.endpoint, &["defrag"], None);
+    assert!(out.status.success());
     let counts_before = defrag_counts(&c);
     assert_eq!(counts_before[&small.endpoint], 1);
 
@@ -613,13 +652,23 @@ fn three_members(etcd: Etcd, base_port: u16) {
     let backups = c.dir.path().join("backups");
     std::fs::create_dir_all(&backups).unwrap();
     for d in ["20000101", "20000102", "20000103"] {
-        std::fs::write(backups.join(format!("etcd-snapshot-{d}T000000Z.db.xz")), "x").unwrap();
+        std::fs::write(
+            backups.join(format!("etcd-snapshot-{d}T000000Z.db.xz")),
+            "x",
+        )
+        .unwrap();
     }
 
     let writer = Writer::start(&c);
     std::thread::sleep(Duration::from_millis(500));
     let first = std::thread::scope(|s| {
-        let first = s.spawn(|| c.run(&leader.endpoint, &[], &[("ETCD_DEFRAG_BACKUPS_KEPT", "2".into())]));
+        let first = s.spawn(|| {
+            c.run(
+                &leader.endpoint,
+                &[],
+                &[("ETCD_DEFRAG_BACKUPS_KEPT", "2".into())],
+            )
+        });
         // a second run started meanwhile (after the first took its lock) does nothing
         std::thread::sleep(Duration::from_millis(1500));
         let second = c.run(&leader.endpoint, &[], &[]);
@@ -632,8 +681,16 @@ fn three_members(etcd: Etcd, base_port: u16) {
     let (ok, errors) = writer.finish();
     let r = first;
     assert_eq!(r.code, 0, "{}", r.show());
-    assert!(r.has("lock_acquired") && r.has("lock_released"), "{}", r.show());
-    assert!(errors.is_empty(), "writer saw {} failed puts: {errors:?}", errors.len());
+    assert!(
+        r.has("lock_acquired") && r.has("lock_released"),
+        "{}",
+        r.show()
+    );
+    assert!(
+        errors.is_empty(),
+        "writer saw {} failed puts: {errors:?}",
+        errors.len()
+    );
     assert!(ok > 10, "writer made only {ok} puts");
 
     // decisions: the pre-defragmented follower is left alone
@@ -655,7 +712,11 @@ fn three_members(etcd: Etcd, base_port: u16) {
     let pos = |ev: &str| r.events.iter().position(|e| e["event"] == ev).unwrap();
     let moved = &r.of("move_leader")[0];
     assert_eq!(moved["from"], hex(leader.id));
-    assert_eq!(moved["to"], hex(big.id), "freshly defragmented follower takes over");
+    assert_eq!(
+        moved["to"],
+        hex(big.id),
+        "freshly defragmented follower takes over"
+    );
     let leader_start = r
         .events
         .iter()
@@ -671,9 +732,18 @@ fn three_members(etcd: Etcd, base_port: u16) {
     // the members themselves: exactly one defragmentation each where selected, none at
     // the same time (from the members' own logs)
     let counts_after = defrag_counts(&c);
-    assert_eq!(counts_after[&small.endpoint], counts_before[&small.endpoint]);
-    assert_eq!(counts_after[&big.endpoint], counts_before[&big.endpoint] + 1);
-    assert_eq!(counts_after[&leader.endpoint], counts_before[&leader.endpoint] + 1);
+    assert_eq!(
+        counts_after[&small.endpoint],
+        counts_before[&small.endpoint]
+    );
+    assert_eq!(
+        counts_after[&big.endpoint],
+        counts_before[&big.endpoint] + 1
+    );
+    assert_eq!(
+        counts_after[&leader.endpoint],
+        counts_before[&leader.endpoint] + 1
+    );
     let mut intervals: Vec<(String, String)> = c
         .endpoints()
         .iter()
@@ -745,7 +815,10 @@ fn nospace(etcd: Etcd, base_port: u16) {
     let written = c.fill(2000, 50, true);
     assert!(written < 2000, "quota never reached");
     assert!(c.ctl_ok(&["alarm", "list"]).contains("NOSPACE"));
-    assert!(!c.ctl(&["put", "/x", "y"]).status.success(), "put must fail under NOSPACE");
+    assert!(
+        !c.ctl(&["put", "/x", "y"]).status.success(),
+        "put must fail under NOSPACE"
+    );
     // what kube-apiserver's compaction would have done: history freed inside the file
     c.delete_and_compact();
     let leader = c.leader();
@@ -756,7 +829,11 @@ fn nospace(etcd: Etcd, base_port: u16) {
     );
     assert_eq!(r.code, 0, "{}", r.show());
     assert!(r.has("alarm"), "{}", r.show());
-    assert!(r.of("decision").iter().all(|d| d["rule"] == "nospace" && d["defrag"] == true));
+    assert!(
+        r.of("decision")
+            .iter()
+            .all(|d| d["rule"] == "nospace" && d["defrag"] == true)
+    );
     let done: Vec<&str> = r
         .of("defrag_done")
         .iter()
@@ -876,6 +953,9 @@ fn rendered_manifests_carry_the_script() {
     let source = std::fs::read_to_string(manifest_dir().join("src/etcd/defrag.sh")).unwrap();
     for profile in ["default", "r4"] {
         let text = rendered_script(profile).unwrap_or_else(|e| panic!("profile {profile}: {e}"));
-        assert!(text == source, "profile {profile}: rendered script differs from src/etcd/defrag.sh");
+        assert!(
+            text == source,
+            "profile {profile}: rendered script differs from src/etcd/defrag.sh"
+        );
     }
 }

@@ -104,8 +104,14 @@ fn service_unit(settings: &EtcdDefrag, quota_backend_bytes: u64) -> String {
             settings.max_quota_percent.to_string(),
         ),
         ("ETCD_DEFRAG_QUOTA_BYTES", quota_backend_bytes.to_string()),
-        ("ETCD_DEFRAG_PAUSE_SECONDS", settings.pause_seconds.to_string()),
-        ("ETCD_DEFRAG_BACKUPS_KEPT", settings.backups_kept.to_string()),
+        (
+            "ETCD_DEFRAG_PAUSE_SECONDS",
+            settings.pause_seconds.to_string(),
+        ),
+        (
+            "ETCD_DEFRAG_BACKUPS_KEPT",
+            settings.backups_kept.to_string(),
+        ),
         ("ETCD_DEFRAG_SINGLE_MEMBER", single_member_policy(settings)),
     ];
     let mut s = String::new();
@@ -342,11 +348,13 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let cmd = pre_kubeadm_commands()[0].replace(
-            "/usr/local/bin/)",
-            &format!("{}/)", dir.path().display()),
+        let cmd = pre_kubeadm_commands()[0]
+            .replace("/usr/local/bin/)", &format!("{}/)", dir.path().display()));
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
         );
-        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         let out = std::process::Command::new(sh)
             .arg("-c")
             .arg(&cmd)

@@ -107,6 +107,17 @@ impl Renderer {
         let vars = clusterctl_vars(settings, opts, (&gens.0, &gens.1));
         let manifests = expand(&cluster_template, &vars, &template_name)?;
 
+        let minors = opts.profile.workload_minors();
+        if !minors.contains(&settings.kubernetes_version.minor) {
+            notes.push(format!(
+                "Kubernetes {} is outside what Cluster API v{} supports for workload clusters (v1.{}-v1.{}); use the {} profile or another version",
+                settings.kubernetes_version.minor_string(),
+                opts.profile.clusterapi_version(),
+                minors.start(),
+                minors.end(),
+                if opts.profile == Profile::R4 { "default" } else { "r4" },
+            ));
+        }
         if opts.profile == Profile::R4 && settings.anti_affinity {
             notes.push(
                 "profile r4 names server groups by ID: create-cluster fills `OPENSTACK_SRVGRP_CONTROLLER` and `OPENSTACK_SRVGRP_WORKER`; until then the manifests carry none"

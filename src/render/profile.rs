@@ -30,6 +30,15 @@ impl Profile {
         }
     }
 
+    /// Kubernetes minors the profile's Cluster API supports for workload clusters
+    /// (CAPI v1.14.0 release notes: v1.31-v1.36; CAPI v1.3.5: v1.18-v1.26).
+    pub fn workload_minors(self) -> std::ops::RangeInclusive<u32> {
+        match self {
+            Profile::Default => 31..=36,
+            Profile::R4 => 18..=26,
+        }
+    }
+
     /// CAPO version the profile targets when the settings leave it empty.
     pub fn capo_version(self) -> &'static str {
         match self {

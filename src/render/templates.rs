@@ -23,6 +23,22 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Files larger than this go into kubeadm's `files` compressed: CAPI v1beta2 limits
+/// `content` to 10240 characters.
+pub const COMPRESS_ABOVE: usize = 8 * 1024;
+
+/// `gzip+base64` encoding for a kubeadm file (no timestamp: output is reproducible).
+fn gzip_base64(s: String) -> Result<String, minijinja::Error> {
+    use base64::Engine;
+    use std::io::Write;
+    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    let bytes = gz
+        .write_all(s.as_bytes())
+        .and_then(|()| gz.finish())
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
 /// Builds the template environment; files under `override_dir` win over the embedded
 /// ones.
 ///
@@ -48,6 +64,8 @@ pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>> 
     env.add_filter("yaml_str", |s: String| {
         serde_json::to_string(&s).unwrap_or_default()
     });
+    env.add_filter("gzip_base64", gzip_base64);
+    env.add_global("compress_above", COMPRESS_ABOVE);
     for (name, source) in EMBEDDED {
         let source = match override_dir.map(|d| d.join(name)) {
             Some(path) if path.is_file() => {

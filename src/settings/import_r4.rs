@@ -251,6 +251,20 @@ pub fn import(input: &Input) -> Imported {
         if derived || empty {
             continue;
         }
+        if key == "restrict_kubeapi"
+            && let Some(list) = value.as_str().and_then(super::values::parse_r4_list)
+            && list.len() > 1
+            && list.iter().any(|e| e == "none")
+        {
+            // R4 skipped `none` next to CIDRs; here `none` must stand alone.
+            diagnostics.push(Diagnostic::warning(
+                loc.clone(),
+                "dropped `none` from `RESTRICT_KUBEAPI`: next to CIDRs it had no effect in R4",
+            ));
+            let kept: Vec<Value> = list.into_iter().filter(|e| e != "none").map(Value::String).collect();
+            values.push((key.into(), Value::Array(kept)));
+            continue;
+        }
         values.push((key.into(), value.clone()));
     }
     // Type-check through the same path as a settings file, so errors read the same.
@@ -396,7 +410,7 @@ mod tests {
             ["kubernetes_version", "use_cilium", "deploy_nginx_ingress", "restrict_kubeapi"]
         );
         let unmapped: Vec<_> = i.diagnostics.iter().filter_map(|d| d.key.as_deref()).collect();
-        assert_eq!(unmapped, ["FOO_BAR", "OPENSTACK_SRVGRP_WORKER"]);
+        assert_eq!(unmapped, ["FOO_BAR", "OPENSTACK_SRVGRP_WORKER", "RESTRICT_KUBEAPI"]);
     }
 
     #[test]

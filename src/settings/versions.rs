@@ -12,12 +12,16 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-/// When [`KNOWN_MINORS`] was last checked against the Kubernetes release history.
-pub const TABLE_DATE: &str = "2026-11-26";
+/// Date of the release facts behind [`KNOWN_MINORS`]: the endoflife.date release data
+/// (`releases/kubernetes.json`) of 2026-08-22, cross-checked with the `finalPatchRelease`
+/// entries of kubernetes/website for 1.25-1.31 (they disagree on 1.29: 1.29.14 there,
+/// 1.29.15 in the release data and the Kubernetes changelog; 1.29.15 is used).
+pub const TABLE_DATE: &str = "2026-08-22";
 
-/// Newest patch release of each supported minor `(minor, patch)`, oldest first.
-/// R4 shipped v1.25.6 as the `v1.25.x` default; 1.25 to 1.31 are end of life upstream
-/// and kept so that existing R4 clusters can be described and upgraded step by step.
+/// Newest patch release of each known minor `(minor, patch)`, oldest first. 1.25 to
+/// 1.31 are end of life upstream (final patches) and kept so that R4 clusters can be
+/// described and upgraded one minor at a time; for 1.32 and newer the patch is the
+/// newest one the facts confirm (newer patches are accepted with a warning).
 pub const KNOWN_MINORS: &[(u32, u32)] = &[
     (25, 16),
     (26, 15),
@@ -26,13 +30,16 @@ pub const KNOWN_MINORS: &[(u32, u32)] = &[
     (29, 15),
     (30, 14),
     (31, 14),
-    (32, 10),
-    (33, 6),
-    (34, 2),
+    (32, 13),
+    (33, 13),
+    (34, 11),
+    (35, 8),
+    (36, 4),
 ];
 
-/// Minors that exist only as pre-releases or are not yet tested with this tool.
-pub const PREVIEW_MINORS: &[u32] = &[35];
+/// Minors that exist but are newer than what the pinned Cluster API (v1.14.0:
+/// workload clusters v1.31-v1.36) supports.
+pub const PREVIEW_MINORS: &[u32] = &[37];
 
 /// A Kubernetes version as the settings spell it: `v1.MINOR.PATCH` or `v1.MINOR.x`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

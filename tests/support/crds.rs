@@ -3,7 +3,7 @@
 //! * Custom resources (CAPI core / kubeadm bootstrap / kubeadm control plane, CAPO) are
 //!   validated against the unmodified upstream CRDs in `../shared/crds` (relative to the
 //!   crate root; override with the env variable [`CRDS_DIR_ENV`]). The CRDs' structural
-//!   OpenAPI v3 schemas are converted so that validation is as strict as an API server with
+//!   `OpenAPI` v3 schemas are converted so that validation is as strict as an API server with
 //!   `fieldValidation=Strict`:
 //!   - an object schema with `properties`, without `additionalProperties` and without
 //!     `x-kubernetes-preserve-unknown-fields: true` rejects unknown fields;
@@ -20,28 +20,29 @@
 //!   and `byte` are ignored. `pattern`s use the linear-time `regex` engine (RE2 like Go).
 //! * Built-in kinds (`v1` `Secret`, `ConfigMap`, and any other kind of a `*.k8s.io` or
 //!   dot-less group) are validated against the `-local-strict` JSON schemas shipped by the
-//!   PyPI package `kubernetes-validate` ([`KUBERNETES_VALIDATE_PIN`]), found in the virtual
+//!   `PyPI` package `kubernetes-validate` ([`KUBERNETES_VALIDATE_PIN`]), found in the virtual
 //!   environment named by [`VENV_ENV`] (default `<crate>/.venv-test`), newest Kubernetes
 //!   version unless [`K8S_SCHEMA_VERSION_ENV`] picks one (e.g. `1.33`). When that package is
 //!   missing, validating a built-in kind fails with an error telling how to install it.
 //!   On top of the schema: `Secret.data` / `ConfigMap.binaryData` values must be base64,
-//!   data keys must be valid config keys, and a ConfigMap key may not be in both maps.
+//!   data keys must be valid config keys, and a `ConfigMap` key may not be in both maps.
 //!
 //! Errors are lines `"<kind>/<name>: <json pointer>: <message>"`; the pointer of the
 //! object's root is written `/`.
 #![allow(dead_code)] // every test binary uses another part of this module
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, PatternOptions, ValidationError, Validator};
 use serde_json::{Map, Value, json};
 
 /// Env variable overriding the directory holding the CRD folders (default `<crate>/../shared/crds`).
-pub const CRDS_DIR_ENV: &str = "SCS_CAPI_CRDS_DIR";
+pub const CRDS_DIR_ENV: &str = "SCS_TEST_CRDS_DIR";
 /// Env variable naming the Python virtual environment with `kubernetes-validate`.
 pub const VENV_ENV: &str = "SCS_TEST_VENV";
 /// Env variable choosing the Kubernetes version of the core schemas (`1.33`, `v1.33.0`, ...).
@@ -220,9 +221,10 @@ impl CrdSet {
         }
         let (Some(api_version), Some(kind)) = (api_version, kind) else {
             for field in ["apiVersion", "kind"] {
-                if !obj
+                if obj
                     .get(field)
-                    .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
                 {
                     errors.push(format!("{label}: /{field}: required string is missing"));
                 }
@@ -291,13 +293,13 @@ impl CrdSet {
             self.dir.display()
         );
         if !in_profile.is_empty() {
-            msg.push_str(&format!("; this profile uses {}", in_profile.join(", ")));
+            let _ = write!(msg, "; this profile uses {}", in_profile.join(", "));
         } else if let Some(versions) = self
             .known_versions
             .get(&(group.to_owned(), kind.to_owned()))
         {
             let v: Vec<&str> = versions.iter().map(String::as_str).collect();
-            msg.push_str(&format!("; the CRD files define versions {}", v.join(", ")));
+            let _ = write!(msg, "; the CRD files define versions {}", v.join(", "));
         } else {
             msg.push_str("; no CRD of that group and kind is loaded");
         }
@@ -425,10 +427,10 @@ fn convert_node(node: &mut Value, in_value_validation: bool) {
         if let Some(Value::String(t)) = obj.get("type").cloned() {
             obj.insert("type".into(), json!([t, "null"]));
         }
-        if let Some(Value::Array(values)) = obj.get_mut("enum") {
-            if !values.contains(&Value::Null) {
-                values.push(Value::Null);
-            }
+        if let Some(Value::Array(values)) = obj.get_mut("enum")
+            && !values.contains(&Value::Null)
+        {
+            values.push(Value::Null);
         }
     }
     if obj.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("set") {
@@ -589,7 +591,9 @@ fn push_schema_error(label: &str, e: &ValidationError<'_>, mask: bool, errors: &
         }
         return;
     }
-    let message = if mask {
+    // Long values (file contents, whole objects) would bury the reason: leave them out.
+    let long_value = e.instance().to_string().len() > 120;
+    let message = if mask || long_value {
         e.masked().to_string()
     } else {
         e.to_string()
@@ -786,12 +790,15 @@ fn core_schemas() -> Result<&'static CoreSchemas, &'static str> {
         .map_err(String::as_str)
 }
 
+/// (apiVersion, kind).
+type GroupVersionKind = (String, String);
+
 /// Core Kubernetes JSON schemas of one version (`<venv>/lib/python*/site-packages/
 /// kubernetes_validate/kubernetes-json-schema/vX.Y.Z-local-strict`).
 pub struct CoreSchemas {
     dir: PathBuf,
     definitions: Map<String, Value>,
-    validators: Mutex<HashMap<(String, String), Option<Arc<Validator>>>>,
+    validators: Mutex<HashMap<GroupVersionKind, Option<Arc<Validator>>>>,
 }
 
 impl CoreSchemas {
@@ -888,7 +895,10 @@ impl CoreSchemas {
 
     fn validator(&self, api_version: &str, kind: &str) -> Result<Option<Arc<Validator>>, String> {
         let key = (api_version.to_owned(), kind.to_owned());
-        let mut cache = self.validators.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .validators
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(v) = cache.get(&key) {
             return Ok(v.clone());
         }
@@ -1067,7 +1077,7 @@ fn collect_def_refs(node: &Value, out: &mut Vec<String>) {
 /// Go's `encoding/json` []byte: standard base64 with padding (CR/LF ignored).
 fn is_std_base64(s: &str) -> bool {
     let b: Vec<u8> = s.bytes().filter(|c| *c != b'\r' && *c != b'\n').collect();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return false;
     }
     let pad = b.iter().rev().take_while(|c| **c == b'=').count();
@@ -1114,10 +1124,10 @@ fn check_data_maps(kind: &str, obj: &Value, label: &str, errors: &mut Vec<String
                     ));
                 }
             }
-            if kind == "ConfigMap" {
-                if let Some(other) = seen.insert(key, field) {
-                    errors.push(format!("{label}: {ptr}: key {key:?} is also in {other}"));
-                }
+            if kind == "ConfigMap"
+                && let Some(other) = seen.insert(key, field)
+            {
+                errors.push(format!("{label}: {ptr}: key {key:?} is also in {other}"));
             }
         }
     }
