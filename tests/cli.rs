@@ -65,10 +65,18 @@ fn filtered(text: &str) -> String {
 #[test]
 fn valid_fixtures_pass() {
     let env = Env::new();
-    let r = run(env.cmd().args(["validate"]).arg(fixtures().join("settings")).arg(fixtures().join("layered")));
+    let r = run(env
+        .cmd()
+        .args(["validate"])
+        .arg(fixtures().join("settings"))
+        .arg(fixtures().join("layered")));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "");
-    assert!(r.stderr.contains("checked 6 file(s): 0 error(s)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("checked 6 file(s): 0 error(s)"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -91,7 +99,13 @@ fn wrong_types_are_all_reported_at_once() {
 #[test]
 fn json_findings_carry_file_line_column_key_hint() {
     let env = Env::new();
-    let r = run(env.cmd().args(["validate", "--output", "json", &bad("typo.yaml"), &bad("overlap.yaml")]));
+    let r = run(env.cmd().args([
+        "validate",
+        "--output",
+        "json",
+        &bad("typo.yaml"),
+        &bad("overlap.yaml"),
+    ]));
     assert_eq!(r.code, 1);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("json on stdout");
     assert_eq!(report["valid"], false);
@@ -99,32 +113,55 @@ fn json_findings_carry_file_line_column_key_hint() {
     assert_eq!(report["errors"], 3);
     let f = &report["findings"][0];
     assert_eq!(f["file"], bad("typo.yaml"));
-    assert_eq!((f["line"].as_u64(), f["column"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(f["key"], "worker_flavour");
     assert_eq!(f["severity"], "error");
     assert_eq!(f["hint"], "did you mean `worker_flavor`?");
     let overlap = &report["findings"][1];
     assert_eq!(overlap["key"], "pod_cidr");
     assert_eq!(overlap["line"], 3);
-    assert!(overlap["message"].as_str().unwrap().contains("overlaps `node_cidr`"));
+    assert!(
+        overlap["message"]
+            .as_str()
+            .unwrap()
+            .contains("overlaps `node_cidr`")
+    );
 }
 
 #[test]
 fn each_bad_input_gets_its_located_message() {
     let env = Env::new();
-    std::fs::write(env.path("garbage.yaml"), [0x7fu8, b'E', b'L', b'F', 0xff, 0xfe, 0, 1, 2, 3]).unwrap();
+    std::fs::write(
+        env.path("garbage.yaml"),
+        [0x7fu8, b'E', b'L', b'F', 0xff, 0xfe, 0, 1, 2, 3],
+    )
+    .unwrap();
     let cases: Vec<(String, &str, Option<u64>)> = vec![
-        (bad("ovn-allowlist.yaml"), "cannot be enforced with the OVN load-balancer provider", Some(3)),
+        (
+            bad("ovn-allowlist.yaml"),
+            "cannot be enforced with the OVN load-balancer provider",
+            Some(3),
+        ),
         (bad("syntax.yaml"), "invalid YAML", Some(3)),
         (bad("empty.yaml"), "the settings file is empty", None),
-        (env.path("garbage.yaml").display().to_string(), "not UTF-8", Some(1)),
+        (
+            env.path("garbage.yaml").display().to_string(),
+            "not UTF-8",
+            Some(1),
+        ),
     ];
     for (file, message, line) in cases {
         let r = run(env.cmd().args(["validate", "--output", "json", &file]));
         assert_eq!(r.code, 1, "{file}: {}", r.stderr);
         let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
         let f = &report["findings"][0];
-        assert!(f["message"].as_str().unwrap().contains(message), "{file}: {f}");
+        assert!(
+            f["message"].as_str().unwrap().contains(message),
+            "{file}: {f}"
+        );
         assert_eq!(f["file"], file.as_str());
         assert_eq!(f["line"].as_u64(), line, "{file}: {f}");
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
@@ -136,9 +173,20 @@ fn warnings_pass_unless_strict() {
     let env = Env::new();
     let r = run(env.cmd().args(["validate", &bad("v1-flavor.yaml")]));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("warning: `SCS-2V:4:20` is an SCS v1 flavor name"), "{}", r.stderr);
-    assert!(r.stderr.contains("hint: the SCS v2 name is `SCS-2V-4-20`"), "{}", r.stderr);
-    let r = run(env.cmd().args(["validate", "--strict", &bad("v1-flavor.yaml")]));
+    assert!(
+        r.stderr
+            .contains("warning: `SCS-2V:4:20` is an SCS v1 flavor name"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: the SCS v2 name is `SCS-2V-4-20`"),
+        "{}",
+        r.stderr
+    );
+    let r = run(env
+        .cmd()
+        .args(["validate", "--strict", &bad("v1-flavor.yaml")]));
     assert_eq!(r.code, 1);
 }
 
@@ -163,10 +211,23 @@ fn usage_errors_exit_2() {
 fn environment_overrides_are_checked_and_named() {
     let env = Env::new();
     let settings = fixtures().join("settings/minimal.yaml");
-    let r = run(env.cmd().env("SCS_CAPI_WORKER_COUNT", "lots").arg("validate").arg(&settings));
+    let r = run(env
+        .cmd()
+        .env("SCS_CAPI_WORKER_COUNT", "lots")
+        .arg("validate")
+        .arg(&settings));
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("--> environment (`SCS_CAPI_WORKER_COUNT`)"), "{}", r.stderr);
-    let r = run(env.cmd().env("SCS_CAPI_WORKER_COUNT", "7").args(["render", "-f"]).arg(&settings));
+    assert!(
+        r.stderr
+            .contains("--> environment (`SCS_CAPI_WORKER_COUNT`)"),
+        "{}",
+        r.stderr
+    );
+    let r = run(env
+        .cmd()
+        .env("SCS_CAPI_WORKER_COUNT", "7")
+        .args(["render", "-f"])
+        .arg(&settings));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("replicas: 7"));
 }
@@ -174,11 +235,25 @@ fn environment_overrides_are_checked_and_named() {
 #[test]
 fn preview_versions_need_the_flag() {
     let env = Env::new();
-    std::fs::write(env.path("p.yaml"), "cluster_name: p\nkubernetes_version: v1.37.x\n").unwrap();
+    std::fs::write(
+        env.path("p.yaml"),
+        "cluster_name: p\nkubernetes_version: v1.37.x\n",
+    )
+    .unwrap();
     let r = run(env.cmd().args(["validate", "p.yaml"]));
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("--allow-preview-versions"), "{}", r.stderr);
-    assert_eq!(run(env.cmd().args(["validate", "--allow-preview-versions", "p.yaml"])).code, 0);
+    assert!(
+        r.stderr.contains("--allow-preview-versions"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        run(env
+            .cmd()
+            .args(["validate", "--allow-preview-versions", "p.yaml"]))
+        .code,
+        0
+    );
 }
 
 #[test]
@@ -203,7 +278,10 @@ fn render_example_prints_the_manifests() {
     );
     let r4 = run(env.cmd().args(["render", "--example", "--profile", "r4"]));
     assert_eq!(r4.code, 0);
-    assert!(r4.stdout.contains("infrastructure.cluster.x-k8s.io/v1alpha6"));
+    assert!(
+        r4.stdout
+            .contains("infrastructure.cluster.x-k8s.io/v1alpha6")
+    );
 }
 
 #[test]
@@ -213,22 +291,39 @@ fn render_out_writes_three_files_with_private_manifests() {
     let r = run(env.cmd().args(["render", "--example", "--out", "out"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "");
-    for (name, mode) in [("clusterctl.yaml", 0o644), ("cluster-template.yaml", 0o644), ("example-config.yaml", 0o600)] {
+    for (name, mode) in [
+        ("clusterctl.yaml", 0o644),
+        ("cluster-template.yaml", 0o644),
+        ("example-config.yaml", 0o600),
+    ] {
         let meta = std::fs::metadata(env.path("out").join(name)).expect(name);
         assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
     }
     let clusterctl = std::fs::read_to_string(env.path("out/clusterctl.yaml")).unwrap();
-    assert!(clusterctl.contains("RESTRICT_KUBEAPI: \"[ 198.51.100.0/24, 203.0.113.7/32 ]\""), "{clusterctl}");
+    assert!(
+        clusterctl.contains("RESTRICT_KUBEAPI: \"[ 198.51.100.0/24, 203.0.113.7/32 ]\""),
+        "{clusterctl}"
+    );
 }
 
 #[test]
 fn render_refuses_an_allowlist_without_the_management_address() {
     let env = Env::new();
-    std::fs::write(env.path("c.yaml"), "cluster_name: c\nrestrict_kubeapi: [none]\n").unwrap();
+    std::fs::write(
+        env.path("c.yaml"),
+        "cluster_name: c\nrestrict_kubeapi: [none]\n",
+    )
+    .unwrap();
     let r = run(env.cmd().args(["render", "-f", "c.yaml"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("hint: pass `--mgmt-cidr ADDR/32`"), "{}", r.stderr);
-    let r = run(env.cmd().args(["render", "-f", "c.yaml", "--mgmt-cidr", "192.0.2.1/32"]));
+    assert!(
+        r.stderr.contains("hint: pass `--mgmt-cidr ADDR/32`"),
+        "{}",
+        r.stderr
+    );
+    let r = run(env
+        .cmd()
+        .args(["render", "-f", "c.yaml", "--mgmt-cidr", "192.0.2.1/32"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("- 192.0.2.1/32"));
 }
@@ -245,11 +340,33 @@ fn render_explain_names_the_layer_of_each_value() {
         .arg("-f")
         .arg(layered.join("prod.yaml")));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let line = |key: &str| r.stdout.lines().find(|l| l.starts_with(&format!("{key} "))).unwrap_or_default().to_string();
-    assert!(line("prefix").contains("environment: SCS_CAPI_PREFIX"), "{}", line("prefix"));
-    assert!(line("worker_count").contains("cluster file:"), "{}", line("worker_count"));
-    assert!(line("cloud_provider").contains("defaults file:"), "{}", line("cloud_provider"));
-    assert!(line("calico_version").ends_with("built-in default"), "{}", line("calico_version"));
+    let line = |key: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("prefix").contains("environment: SCS_CAPI_PREFIX"),
+        "{}",
+        line("prefix")
+    );
+    assert!(
+        line("worker_count").contains("cluster file:"),
+        "{}",
+        line("worker_count")
+    );
+    assert!(
+        line("cloud_provider").contains("defaults file:"),
+        "{}",
+        line("cloud_provider")
+    );
+    assert!(
+        line("calico_version").ends_with("built-in default"),
+        "{}",
+        line("calico_version")
+    );
 }
 
 #[test]
@@ -265,7 +382,14 @@ fn defaults_come_from_xdg_config_home() {
 #[test]
 fn settings_init_gives_a_valid_file_and_never_overwrites() {
     let env = Env::new();
-    let r = run(env.cmd().args(["settings", "init", "--cluster", "demo", "--out", "demo.yaml"]));
+    let r = run(env.cmd().args([
+        "settings",
+        "init",
+        "--cluster",
+        "demo",
+        "--out",
+        "demo.yaml",
+    ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = run(env.cmd().args(["validate", "demo.yaml"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -282,11 +406,21 @@ fn settings_import_converts_r4_and_reports_what_it_dropped() {
         .args(["settings", "import", "--out", "testcluster.yaml"])
         .arg(fixtures().join("r4/clusterctl.yaml")));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("`OPENSTACK_SRVGRP_WORKER` not imported"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`OPENSTACK_SRVGRP_WORKER` not imported"),
+        "{}",
+        r.stderr
+    );
     let text = std::fs::read_to_string(env.path("testcluster.yaml")).unwrap();
     assert!(text.contains("use_cilium: v1.13.0"));
     assert!(r.stderr.contains("dropped `none`"), "{}", r.stderr);
-    let r = run(env.cmd().args(["render", "-f", "testcluster.yaml", "--mgmt-cidr", "192.0.2.9/32"]));
+    let r = run(env.cmd().args([
+        "render",
+        "-f",
+        "testcluster.yaml",
+        "--mgmt-cidr",
+        "192.0.2.9/32",
+    ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("capi-testcluster-control-plane-genc01"));
 }
@@ -302,7 +436,15 @@ fn schema_completions_man_and_help() {
     assert!(r.code == 0 && r.stdout.contains("scs-capi"));
     let r = run(env.cmd().arg("man"));
     assert!(r.code == 0 && r.stdout.contains(".TH"));
-    for sub in [&["validate"][..], &["render"], &["settings", "init"], &["settings", "import"], &["schema"], &["completions"], &["man"]] {
+    for sub in [
+        &["validate"][..],
+        &["render"],
+        &["settings", "init"],
+        &["settings", "import"],
+        &["schema"],
+        &["completions"],
+        &["man"],
+    ] {
         let r = run(env.cmd().args(sub).arg("--help"));
         assert_eq!(r.code, 0, "{sub:?}");
         assert!(r.stdout.contains("Usage:"), "{sub:?}");

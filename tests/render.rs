@@ -21,7 +21,11 @@ fn fixtures() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 4, "expected several fixtures in {}", dir.display());
+    assert!(
+        files.len() >= 4,
+        "expected several fixtures in {}",
+        dir.display()
+    );
     files
 }
 
@@ -70,21 +74,28 @@ fn documents(stream: &str) -> Vec<serde_json::Value> {
 /// The etcd script is long and has its own tests; golden files show where it goes.
 fn redact_script(manifests: &str) -> String {
     let mut out = String::new();
-    let mut skipping = false;
+    let mut in_script_item = false;
+    let mut in_content = false;
     for line in manifests.lines() {
-        if skipping {
-            if line.starts_with("      - path:") || !line.starts_with("          ") {
-                skipping = false;
-            } else {
-                continue;
-            }
+        let indent = line.len() - line.trim_start().len();
+        if line.trim_start().starts_with("- path:") {
+            in_script_item = line.ends_with("/usr/local/sbin/etcd-defrag");
+            in_content = false;
+        } else if indent < 8 {
+            in_script_item = false;
+            in_content = false;
+        }
+        if in_content && indent >= 10 {
+            continue;
+        }
+        in_content = false;
+        if in_script_item && line.trim_start().starts_with("content:") {
+            out.push_str("        content: <etcd-defrag script>\n");
+            in_content = true;
+            continue;
         }
         out.push_str(line);
         out.push('\n');
-        if line == "        content: |" && out.contains("path: /usr/local/sbin/etcd-defrag\n") && !out.contains("<etcd-defrag script>") {
-            out.push_str("          <etcd-defrag script>\n");
-            skipping = true;
-        }
     }
     out
 }
@@ -96,7 +107,10 @@ fn golden_files_for_every_fixture_and_profile() {
         let loaded = load(None, &path);
         for (profile, pname) in PROFILES {
             let r = render(&loaded.settings, profile);
-            insta::assert_snapshot!(format!("{name}_{pname}_manifests"), redact_script(&r.manifests));
+            insta::assert_snapshot!(
+                format!("{name}_{pname}_manifests"),
+                redact_script(&r.manifests)
+            );
             insta::assert_snapshot!(format!("{name}_{pname}_clusterctl"), r.clusterctl_yaml);
         }
     }
@@ -117,7 +131,12 @@ fn every_rendered_object_validates_against_the_upstream_crds() {
                     failures.extend(errs);
                 }
             }
-            assert!(failures.is_empty(), "{} [{pname}]:\n{}", path.display(), failures.join("\n"));
+            assert!(
+                failures.is_empty(),
+                "{} [{pname}]:\n{}",
+                path.display(),
+                failures.join("\n")
+            );
         }
     }
 }
@@ -139,7 +158,11 @@ fn the_schema_check_would_catch_a_wrong_object() {
 }
 
 /// clusterctl's view: read clusterctl.yaml as YAML (strings), expand the template.
-fn expand_like_clusterctl(template: &str, clusterctl_yaml: &str, env: &HashMap<&str, &str>) -> String {
+fn expand_like_clusterctl(
+    template: &str,
+    clusterctl_yaml: &str,
+    env: &HashMap<&str, &str>,
+) -> String {
     let vars: serde_json::Map<String, serde_json::Value> =
         serde_saphyr::from_str(clusterctl_yaml).expect("clusterctl.yaml parses");
     envsubst::expand(template, |k| {
@@ -160,7 +183,8 @@ fn template_plus_clusterctl_yaml_gives_the_manifests_exactly() {
         let loaded = load(None, &path);
         for (profile, _) in PROFILES {
             let r = render(&loaded.settings, profile);
-            let expanded = expand_like_clusterctl(&r.cluster_template, &r.clusterctl_yaml, &HashMap::new());
+            let expanded =
+                expand_like_clusterctl(&r.cluster_template, &r.clusterctl_yaml, &HashMap::new());
             assert_eq!(expanded, r.manifests, "{}", path.display());
         }
     }
@@ -184,7 +208,12 @@ fn settings_round_trip_through_clusterctl_yaml() {
             name: "clusterctl.yaml",
             bytes: r.clusterctl_yaml.as_bytes(),
         });
-        assert!(imported.diagnostics.is_empty(), "{}: {:#?}", path.display(), imported.diagnostics);
+        assert!(
+            imported.diagnostics.is_empty(),
+            "{}: {:#?}",
+            path.display(),
+            imported.diagnostics
+        );
         let text = import_r4::render_yaml(&imported.values);
         let back = settings::load(
             None,
@@ -201,14 +230,23 @@ fn settings_round_trip_through_clusterctl_yaml() {
         let mut expected = loaded.settings.clone();
         // clusterctl needs a concrete version: `.x` comes back resolved.
         expected.kubernetes_version.patch = Some(
-            back.settings.kubernetes_version.patch.expect("resolved patch"),
+            back.settings
+                .kubernetes_version
+                .patch
+                .expect("resolved patch"),
         );
-        assert_eq!(expected.kubernetes_version.resolve(), loaded.settings.kubernetes_version.resolve());
+        assert_eq!(
+            expected.kubernetes_version.resolve(),
+            loaded.settings.kubernetes_version.resolve()
+        );
         // The profile's CAPI/CAPO versions are written out concretely.
         expected.clusterapi_version = back.settings.clusterapi_version.clone();
         expected.capi_openstack_version = back.settings.capi_openstack_version.clone();
         assert_eq!(back.settings, expected, "{}:\n{text}", path.display());
-        assert_eq!(render(&back.settings, Profile::Default).manifests, r.manifests);
+        assert_eq!(
+            render(&back.settings, Profile::Default).manifests,
+            r.manifests
+        );
     }
 }
 
@@ -221,7 +259,11 @@ fn r4_clusterctl_yaml_imports_with_a_report() {
         bytes: &file.bytes,
     });
     insta::assert_snapshot!("r4_import", import_r4::render_yaml(&imported.values));
-    let reported: Vec<&str> = imported.diagnostics.iter().filter_map(|d| d.key.as_deref()).collect();
+    let reported: Vec<&str> = imported
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.key.as_deref())
+        .collect();
     assert_eq!(
         reported,
         [
@@ -245,12 +287,26 @@ fn layered_settings_render_with_their_origins() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layered");
     let loaded = load(Some(&dir.join("defaults.yaml")), &dir.join("prod.yaml"));
     let s = &loaded.settings;
-    assert_eq!((s.prefix.as_str(), s.worker_count, s.cluster_name.as_deref()), ("mgmt1", 4, Some("prod")));
-    assert_eq!((s.etcd_defrag.pause_seconds, s.etcd_defrag.backups_kept), (10, 3));
+    assert_eq!(
+        (s.prefix.as_str(), s.worker_count, s.cluster_name.as_deref()),
+        ("mgmt1", 4, Some("prod"))
+    );
+    assert_eq!(
+        (s.etcd_defrag.pause_seconds, s.etcd_defrag.backups_kept),
+        (10, 3)
+    );
     let rows = scs_capi::commands::render::explain(&loaded);
     let origin = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.2.clone()).unwrap();
-    assert!(origin("prefix").starts_with("defaults file: "), "{}", origin("prefix"));
-    assert!(origin("worker_count").contains("prod.yaml:2"), "{}", origin("worker_count"));
+    assert!(
+        origin("prefix").starts_with("defaults file: "),
+        "{}",
+        origin("prefix")
+    );
+    assert!(
+        origin("worker_count").contains("prod.yaml:2"),
+        "{}",
+        origin("worker_count")
+    );
     assert_eq!(origin("calico_version"), "built-in default");
     assert!(origin("etcd_defrag.pause_seconds").contains("defaults.yaml:8"));
     let r = render(s, Profile::Default);
@@ -263,18 +319,30 @@ fn machine_template_names_follow_their_spec() {
     let base = render(&loaded.settings, Profile::Default);
     let name_of = |m: &str, marker: &str| {
         m.lines()
-            .find(|l| l.contains(marker) && !l.contains("-no1") && l.trim_start().starts_with("name:"))
+            .find(|l| {
+                l.contains(marker) && !l.contains("-no1") && l.trim_start().starts_with("name:")
+            })
             .unwrap()
             .to_string()
     };
     let mut s = loaded.settings.clone();
     s.worker_flavor = "SCS-4V-8-20".into();
     let changed = render(&s, Profile::Default);
-    assert_eq!(name_of(&base.manifests, "-control-plane-"), name_of(&changed.manifests, "-control-plane-"));
-    assert_ne!(name_of(&base.manifests, "-md-0-"), name_of(&changed.manifests, "-md-0-"));
+    assert_eq!(
+        name_of(&base.manifests, "-control-plane-"),
+        name_of(&changed.manifests, "-control-plane-")
+    );
+    assert_ne!(
+        name_of(&base.manifests, "-md-0-"),
+        name_of(&changed.manifests, "-md-0-")
+    );
     // An explicit generation wins, as in R4.
     s.worker_machine_gen = "genw07".into();
-    assert!(render(&s, Profile::Default).manifests.contains("name: capi-minimal-md-0-genw07"));
+    assert!(
+        render(&s, Profile::Default)
+            .manifests
+            .contains("name: capi-minimal-md-0-genw07")
+    );
 }
 
 #[test]
@@ -287,7 +355,10 @@ fn etcd_maintenance_lands_in_every_control_plane() {
         );
         for (profile, _) in PROFILES {
             let docs = documents(&render(&loaded.settings, profile).manifests);
-            let kcp = docs.iter().find(|d| d["kind"] == "KubeadmControlPlane").unwrap();
+            let kcp = docs
+                .iter()
+                .find(|d| d["kind"] == "KubeadmControlPlane")
+                .unwrap();
             let spec = &kcp["spec"]["kubeadmConfigSpec"];
             for f in &expected {
                 let rendered = spec["files"]
@@ -296,11 +367,24 @@ fn etcd_maintenance_lands_in_every_control_plane() {
                     .iter()
                     .find(|x| x["path"] == f.path.as_str())
                     .unwrap_or_else(|| panic!("{} missing", f.path));
-                assert_eq!(support::kubeadm_file_content(rendered).trim_end(), f.content.trim_end(), "{}", f.path);
+                assert_eq!(
+                    support::kubeadm_file_content(rendered).trim_end(),
+                    f.content.trim_end(),
+                    "{}",
+                    f.path
+                );
                 assert_eq!(rendered["permissions"], f.permissions.as_str());
             }
-            let post: Vec<&str> = spec["postKubeadmCommands"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-            assert!(post.contains(&"systemctl enable --now etcd-defrag.timer"), "{post:?}");
+            let post: Vec<&str> = spec["postKubeadmCommands"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            assert!(
+                post.contains(&"systemctl enable --now etcd-defrag.timer"),
+                "{post:?}"
+            );
             let args = &spec["clusterConfiguration"]["etcd"]["local"]["extraArgs"];
             assert!(args.to_string().contains("heartbeat-interval"));
         }
@@ -311,16 +395,25 @@ fn etcd_maintenance_lands_in_every_control_plane() {
 fn allowlist_always_contains_the_management_cluster() {
     let mut s = load(None, &fixture("restricted")).settings;
     let docs = documents(&render(&s, Profile::Default).manifests);
-    let osc = docs.iter().find(|d| d["kind"] == "OpenStackCluster").unwrap();
+    let osc = docs
+        .iter()
+        .find(|d| d["kind"] == "OpenStackCluster")
+        .unwrap();
     assert_eq!(
         osc["spec"]["apiServerLoadBalancer"]["allowedCIDRs"],
         serde_json::json!(["203.0.113.99/32", "10.1.0.0/16", "192.0.2.44/32"])
     );
-    assert_eq!(osc["spec"]["managedSecurityGroups"]["allowAllInClusterTraffic"], true);
+    assert_eq!(
+        osc["spec"]["managedSecurityGroups"]["allowAllInClusterTraffic"],
+        true
+    );
     s.mgmt_egress_cidr = None;
     let err = Renderer::new(None)
         .unwrap()
         .render(&s, &render::Options::default())
         .unwrap_err();
-    assert!(err.to_string().contains("egress address is unknown"), "{err}");
+    assert!(
+        err.to_string().contains("egress address is unknown"),
+        "{err}"
+    );
 }

@@ -9,9 +9,16 @@ use crate::settings::{self, Loaded, SourceFile, validate::Options};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cluster's settings file.
-    #[arg(short = 'f', long = "file", value_name = "CLUSTER.yaml", required_unless_present = "example", conflicts_with = "example")]
-    pub file: Option<PathBuf>,
+    /// The cluster's settings file; repeat it to render several clusters (one YAML
+    /// stream on stdout, or `DIR/<cluster>/` with `--out`).
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "CLUSTER.yaml",
+        required_unless_present = "example",
+        conflicts_with = "example"
+    )]
+    pub file: Vec<PathBuf>,
     /// Render the built-in example cluster (no files needed).
     #[arg(long)]
     pub example: bool,
@@ -39,23 +46,17 @@ pub struct Args {
     pub allow_preview_versions: bool,
 }
 
-/// Loads and validates the settings the arguments point at.
+/// Loads and validates the settings of one cluster file (the example when `None`).
 ///
 /// # Errors
 /// I/O errors, and [`Error::Invalid`] with every finding.
-pub fn load(args: &Args) -> Result<(Loaded, Option<String>)> {
-    let cluster = match &args.file {
+pub fn load(args: &Args, defaults: Option<&SourceFile>, file: Option<&Path>) -> Result<Loaded> {
+    let cluster = match file {
         Some(path) => SourceFile::read(path)?,
         None => SourceFile::example(),
     };
-    let defaults = match &args.defaults {
-        Some(p) => Some(SourceFile::read(p)?),
-        None => settings::default_defaults_path()
-            .map(|p| SourceFile::read(&p))
-            .transpose()?,
-    };
     let loaded = settings::load(
-        defaults.as_ref(),
+        defaults,
         Some(&cluster),
         &settings::env_overrides(),
         Options {
@@ -64,7 +65,7 @@ pub fn load(args: &Args) -> Result<(Loaded, Option<String>)> {
         },
     );
     settings::ensure_valid(&loaded.diagnostics, args.strict)?;
-    Ok((loaded, defaults.map(|d| d.name)))
+    Ok(loaded)
 }
 
 pub fn run(
@@ -73,36 +74,62 @@ pub fn run(
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> Result<()> {
-    let (loaded, _) = load(args)?;
-    for d in &loaded.diagnostics {
-        let _ = writeln!(err, "{d}");
+    if args.file.len() > 1 && args.explain {
+        return Err(Error::usage(
+            "`--explain` takes one cluster",
+            Some("run it once per settings file".to_string()),
+        ));
     }
-    let rendered = Renderer::new(templates)?.render(
-        &loaded.settings,
-        &render::Options {
-            profile: args.profile,
-            mgmt_cidr: args.mgmt_cidr,
-        },
-    )?;
-    for note in &rendered.notes {
-        let _ = writeln!(err, "note: {note}");
-    }
-    if let Some(dir) = &args.out {
-        write_outputs(dir, &rendered)?;
-        let _ = writeln!(
-            err,
-            "wrote clusterctl.yaml, cluster-template.yaml and {}-config.yaml to `{}`",
-            rendered.cluster_name,
-            dir.display()
-        );
-    }
+    let defaults = match &args.defaults {
+        Some(p) => Some(SourceFile::read(p)?),
+        None => settings::default_defaults_path()
+            .map(|p| SourceFile::read(&p))
+            .transpose()?,
+    };
+    let files: Vec<Option<&Path>> = if args.file.is_empty() {
+        vec![None]
+    } else {
+        args.file.iter().map(|p| Some(p.as_path())).collect()
+    };
+    let renderer = Renderer::new(templates)?;
+    let opts = render::Options {
+        profile: args.profile,
+        mgmt_cidr: args.mgmt_cidr,
+    };
     let io = |e: std::io::Error| Error::Other(e.into());
-    if args.explain {
-        for (key, value, origin) in explain(&loaded) {
-            writeln!(out, "{key:<32} {value:<28} {origin}").map_err(io)?;
+    for (index, file) in files.iter().enumerate() {
+        let loaded = load(args, defaults.as_ref(), *file)?;
+        for d in &loaded.diagnostics {
+            let _ = writeln!(err, "{d}");
         }
-    } else if args.out.is_none() {
-        out.write_all(rendered.manifests.as_bytes()).map_err(io)?;
+        let rendered = renderer.render(&loaded.settings, &opts)?;
+        for note in &rendered.notes {
+            let _ = writeln!(err, "note: {note}");
+        }
+        if let Some(dir) = &args.out {
+            let dir = if files.len() > 1 {
+                dir.join(&rendered.cluster_name)
+            } else {
+                dir.clone()
+            };
+            write_outputs(&dir, &rendered)?;
+            let _ = writeln!(
+                err,
+                "wrote clusterctl.yaml, cluster-template.yaml and {}-config.yaml to `{}`",
+                rendered.cluster_name,
+                dir.display()
+            );
+        }
+        if args.explain {
+            for (key, value, origin) in explain(&loaded) {
+                writeln!(out, "{key:<32} {value:<28} {origin}").map_err(io)?;
+            }
+        } else if args.out.is_none() {
+            if index > 0 {
+                out.write_all(b"---\n").map_err(io)?;
+            }
+            out.write_all(rendered.manifests.as_bytes()).map_err(io)?;
+        }
     }
     Ok(())
 }
@@ -116,14 +143,22 @@ pub fn explain(loaded: &Loaded) -> Vec<(String, String, String)> {
     };
     for (key, value) in map {
         let nested: Vec<(String, &serde_json::Value)> = match value {
-            serde_json::Value::Object(m) if crate::settings::layers::known_keys().iter().any(|k| k.starts_with(&format!("{key}."))) => {
+            serde_json::Value::Object(m)
+                if crate::settings::layers::known_keys()
+                    .iter()
+                    .any(|k| k.starts_with(&format!("{key}."))) =>
+            {
                 m.iter().map(|(k, v)| (format!("{key}.{k}"), v)).collect()
             }
             _ => vec![(key.clone(), value)],
         };
         for (k, v) in nested {
             let loc = loaded.locate(&k);
-            let origin = match loaded.origins.get(&k).or_else(|| k.split_once('.').and_then(|(s, _)| loaded.origins.get(s))) {
+            let origin = match loaded
+                .origins
+                .get(&k)
+                .or_else(|| k.split_once('.').and_then(|(s, _)| loaded.origins.get(s)))
+            {
                 Some(o) => {
                     let mut s = format!("{}: {}", o.kind.describe(), loc.file);
                     if let Some(line) = loc.line {
@@ -157,9 +192,21 @@ pub fn write_outputs(dir: &Path, rendered: &render::Rendered) -> Result<()> {
         source,
     })?;
     let files = [
-        ("clusterctl.yaml".to_string(), &rendered.clusterctl_yaml, 0o644),
-        ("cluster-template.yaml".to_string(), &rendered.cluster_template, 0o644),
-        (format!("{}-config.yaml", rendered.cluster_name), &rendered.manifests, 0o600),
+        (
+            "clusterctl.yaml".to_string(),
+            &rendered.clusterctl_yaml,
+            0o644,
+        ),
+        (
+            "cluster-template.yaml".to_string(),
+            &rendered.cluster_template,
+            0o644,
+        ),
+        (
+            format!("{}-config.yaml", rendered.cluster_name),
+            &rendered.manifests,
+            0o600,
+        ),
     ];
     for (name, content, mode) in files {
         crate::fsutil::write_file(&dir.join(name), content.as_bytes(), mode)?;

@@ -3,8 +3,8 @@
 use crate::error::Result;
 
 pub fn run(out: &mut dyn std::io::Write) -> Result<()> {
-    let text = serde_json::to_string_pretty(&crate::settings::schema())
-        .map_err(anyhow::Error::from)?;
+    let text =
+        serde_json::to_string_pretty(&crate::settings::schema()).map_err(anyhow::Error::from)?;
     writeln!(out, "{text}").map_err(anyhow::Error::from)?;
     Ok(())
 }

@@ -32,9 +32,17 @@ pub struct ImportArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(cmd: &Command, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> Result<()> {
+pub fn run(
+    cmd: &Command,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<()> {
     match cmd {
-        Command::Init(args) => emit(&settings::starter_file(&args.cluster), args.out.as_deref(), out),
+        Command::Init(args) => emit(
+            &settings::starter_file(&args.cluster),
+            args.out.as_deref(),
+            out,
+        ),
         Command::Import(args) => {
             let source = settings::SourceFile::read(&args.clusterctl_yaml)?;
             let imported = settings::import_r4::import(&Input {
@@ -44,7 +52,11 @@ pub fn run(cmd: &Command, out: &mut dyn std::io::Write, err: &mut dyn std::io::W
             for d in &imported.diagnostics {
                 let _ = writeln!(err, "{d}");
             }
-            if imported.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+            if imported
+                .diagnostics
+                .iter()
+                .any(|d| d.severity == Severity::Error)
+            {
                 return Err(Error::Reported);
             }
             let text = format!(

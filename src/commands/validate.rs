@@ -80,21 +80,45 @@ pub fn check(args: &Args) -> Result<Report> {
         }
     };
     if let Some(d) = &explicit_defaults {
-        let loaded = settings::load(Some(d), None, &env, Options { is_cluster: false, ..opts });
+        let loaded = settings::load(
+            Some(d),
+            None,
+            &env,
+            Options {
+                is_cluster: false,
+                ..opts
+            },
+        );
         loaded.diagnostics.into_iter().for_each(&mut push);
     }
     for path in &files {
         let file = SourceFile::read(path)?;
         let is_defaults = path.file_name().is_some_and(|n| n == DEFAULTS_FILE);
         let loaded = if is_defaults {
-            settings::load(Some(&file), None, &env, Options { is_cluster: false, ..opts })
+            settings::load(
+                Some(&file),
+                None,
+                &env,
+                Options {
+                    is_cluster: false,
+                    ..opts
+                },
+            )
         } else {
-            let sibling = path.parent().map(|d| d.join(DEFAULTS_FILE)).filter(|p| p.is_file());
+            let sibling = path
+                .parent()
+                .map(|d| d.join(DEFAULTS_FILE))
+                .filter(|p| p.is_file());
             let defaults = match sibling {
                 Some(p) => Some(SourceFile::read(&p)?),
                 None => None,
             };
-            settings::load(defaults.as_ref().or(explicit_defaults.as_ref()), Some(&file), &env, opts)
+            settings::load(
+                defaults.as_ref().or(explicit_defaults.as_ref()),
+                Some(&file),
+                &env,
+                opts,
+            )
         };
         loaded.diagnostics.into_iter().for_each(&mut push);
     }
@@ -103,7 +127,10 @@ pub fn check(args: &Args) -> Result<Report> {
             d.severity = Severity::Error;
         }
     }
-    let errors = findings.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = findings
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     Ok(Report {
         valid: errors == 0,
         files: files.len(),
@@ -128,7 +155,9 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             source,
         })
     };
-    let mut entries: Vec<PathBuf> = read(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = read(path)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for p in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();

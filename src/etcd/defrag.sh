@@ -103,7 +103,16 @@ log() {
 now_ms() { date +%s%3N; }
 
 usage() {
-  sed -n '6,12p' "$0" >&2
+  # the header comments are stripped on the nodes, so the text lives here
+  cat >&2 <<'USAGE'
+Usage: etcd-defrag [--dry-run] [--force] [--force-single] [--force-unhealthy]
+  --dry-run          evaluate gates and rule, log decisions; change nothing
+  --force            defragment every member regardless of the rule
+  --force-single     defragment a single-member cluster regardless of policy and rule
+                     (this blocks the Kubernetes API for the duration)
+  --force-unhealthy  skip the health gate; unreachable members are left out
+Configuration: ETCD_DEFRAG_* environment variables (see the systemd service).
+USAGE
   exit 2
 }
 

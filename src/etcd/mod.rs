@@ -48,6 +48,28 @@ pub const ETCD_SHA256_AMD64: &str =
 pub const ETCD_SHA256_ARM64: &str =
     "95bf6918623a097c0385b96f139d90248614485e781ec9bee4768dbb6c79c53f";
 
+/// The script as installed on the nodes: [`SCRIPT`] without its comment lines. CAPI
+/// v1beta2 limits a kubeadm file to 10240 characters, even gzip+base64-encoded; the
+/// commented source is `src/etcd/defrag.sh`, explained in `docs/etcd-maintenance.md`.
+/// Heredocs in the script must not contain lines starting with `#`.
+pub fn installed_script() -> String {
+    let mut lines = SCRIPT.lines();
+    let mut out = String::with_capacity(SCRIPT.len());
+    if let Some(shebang) = lines.next() {
+        out.push_str(shebang);
+        out.push('\n');
+    }
+    out.push_str(
+        "# etcd-defrag, installed by scs-capi: `etcd-defrag --help`; source with comments and\n",
+    );
+    out.push_str("# documentation: src/etcd/defrag.sh and docs/etcd-maintenance.md in scs-capi\n");
+    for line in lines.filter(|l| !l.trim_start().starts_with('#')) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 const DOCS_URL: &str = "https://etcd.io/docs/v3.5/op-guide/maintenance/#defragmentation";
 
 /// The script, the systemd service (with `Environment=` lines from the settings and the
@@ -62,7 +84,7 @@ pub fn node_files(settings: &EtcdDefrag, quota_backend_bytes: u64) -> Vec<NodeFi
             path: SCRIPT_PATH.to_string(),
             owner: "root:root".to_string(),
             permissions: "0755".to_string(),
-            content: SCRIPT.to_string(),
+            content: installed_script(),
         },
         NodeFile {
             path: SERVICE_PATH.to_string(),
@@ -202,7 +224,15 @@ mod tests {
         let paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, [SCRIPT_PATH, SERVICE_PATH, TIMER_PATH]);
         let script = file(&files, SCRIPT_PATH);
-        assert_eq!(script.content, SCRIPT);
+        assert_eq!(script.content, installed_script());
+        // Only comments were dropped: every other line of the source is there, in order.
+        let code: Vec<&str> = SCRIPT
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect();
+        let installed: Vec<&str> = script.content.lines().skip(3).collect();
+        assert_eq!(installed, code);
         assert_eq!(script.permissions, "0755");
         assert_eq!(script.owner, "root:root");
         assert!(script.content.starts_with("#!/usr/bin/env bash\n"));
@@ -214,13 +244,15 @@ mod tests {
 
     #[test]
     fn service_environment_reflects_settings_and_quota() {
-        let mut s = EtcdDefrag::default();
-        s.min_db_size_mib = 200;
-        s.min_free_percent = 50;
-        s.max_quota_percent = 70;
-        s.pause_seconds = 45;
-        s.backups_kept = 3;
-        s.single_member = serde_json::from_value(serde_json::json!("never")).unwrap();
+        let s = EtcdDefrag {
+            min_db_size_mib: 200,
+            min_free_percent: 50,
+            max_quota_percent: 70,
+            pause_seconds: 45,
+            backups_kept: 3,
+            single_member: crate::settings::SingleMemberPolicy::Never,
+            ..EtcdDefrag::default()
+        };
         let files = node_files(&s, 8 * 1024 * 1024 * 1024);
         let unit = &file(&files, SERVICE_PATH).content;
         for line in [
@@ -267,8 +299,10 @@ mod tests {
 
     #[test]
     fn timer_uses_schedule_persistent_without_random_delay() {
-        let mut s = EtcdDefrag::default();
-        s.schedule = "Sun *-*-* 03:15:00".to_string();
+        let s = EtcdDefrag {
+            schedule: "Sun *-*-* 03:15:00".to_string(),
+            ..EtcdDefrag::default()
+        };
         let files = node_files(&s, 2147483648);
         let timer = &file(&files, TIMER_PATH).content;
         assert!(timer.contains("\nOnCalendar=Sun *-*-* 03:15:00\n"));

@@ -16,9 +16,15 @@ pub fn write(vars: &[(&'static str, String)], profile: Profile) -> String {
         // Booleans and numbers stay unquoted, as R4 wrote them; clusterctl reads text.
         let plain = value == "true"
             || value == "false"
-            || (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) && !value.starts_with('0'))
+            || (!value.is_empty()
+                && value.bytes().all(|b| b.is_ascii_digit())
+                && !value.starts_with('0'))
             || value == "0";
-        let rendered = if plain { value.clone() } else { yaml_string(value) };
+        let rendered = if plain {
+            value.clone()
+        } else {
+            yaml_string(value)
+        };
         out.push_str(&format!("{key}: {rendered}\n"));
     }
     out

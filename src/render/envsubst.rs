@@ -91,7 +91,10 @@ fn braced(rest: &str) -> Option<(Token<'_>, usize)> {
     let op = &trimmed[name_len..];
     let default = if op.is_empty() {
         None
-    } else if let Some(d) = [":=", ":-", "=", "-"].iter().find_map(|p| op.strip_prefix(p)) {
+    } else if let Some(d) = [":=", ":-", "=", "-"]
+        .iter()
+        .find_map(|p| op.strip_prefix(p))
+    {
         Some(d)
     } else {
         return None;

@@ -142,7 +142,11 @@ fn pick_gen(explicit: &str, hash: &str) -> String {
     }
 }
 
-fn clusterctl_vars(settings: &Settings, opts: &Options, gens: (&str, &str)) -> Vec<(&'static str, String)> {
+fn clusterctl_vars(
+    settings: &Settings,
+    opts: &Options,
+    gens: (&str, &str),
+) -> Vec<(&'static str, String)> {
     let mut s = settings.clone();
     if let Some(cidr) = opts.mgmt_cidr {
         s.mgmt_egress_cidr = Some(cidr);

@@ -35,7 +35,11 @@ pub fn machine_template_hashes(manifests: &str) -> (String, String) {
 
 fn short(h: Sha256) -> String {
     let digest = h.finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..HASH_LEN].to_string()
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..HASH_LEN]
+        .to_string()
 }
 
 /// Splits a multi-document YAML stream at `---` lines.

@@ -28,14 +28,18 @@ const EMBEDDED: &[(&str, &str)] = &[
 pub const COMPRESS_ABOVE: usize = 8 * 1024;
 
 /// `gzip+base64` encoding for a kubeadm file (no timestamp: output is reproducible).
-fn gzip_base64(s: String) -> Result<String, minijinja::Error> {
+fn gzip_base64(s: &str) -> Result<String, minijinja::Error> {
     use base64::Engine;
     use std::io::Write;
-    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
     let bytes = gz
         .write_all(s.as_bytes())
         .and_then(|()| gz.finish())
-        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?;
+        .map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+        })?;
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
@@ -64,7 +68,22 @@ pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>> 
     env.add_filter("yaml_str", |s: String| {
         serde_json::to_string(&s).unwrap_or_default()
     });
-    env.add_filter("gzip_base64", gzip_base64);
+    // The same files (the etcd script) recur in every cluster: compress each once.
+    let cache = std::sync::Mutex::new(std::collections::HashMap::<String, String>::new());
+    env.add_filter(
+        "gzip_base64",
+        move |s: String| -> Result<String, minijinja::Error> {
+            let mut cache = cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(hit) = cache.get(&s) {
+                return Ok(hit.clone());
+            }
+            let encoded = gzip_base64(&s)?;
+            cache.insert(s, encoded.clone());
+            Ok(encoded)
+        },
+    );
     env.add_global("compress_above", COMPRESS_ABOVE);
     for (name, source) in EMBEDDED {
         let source = match override_dir.map(|d| d.join(name)) {

@@ -28,7 +28,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("DEPLOY_CERT_MANAGER", "deploy_cert_manager"),
     ("DEPLOY_FLUX", "deploy_flux"),
     ("DEPLOY_METRICS", "deploy_metrics"),
-    ("OPENSTACK_CONTROL_PLANE_MACHINE_FLAVOR", "controller_flavor"),
+    (
+        "OPENSTACK_CONTROL_PLANE_MACHINE_FLAVOR",
+        "controller_flavor",
+    ),
     ("CONTROL_PLANE_MACHINE_COUNT", "controller_count"),
     ("CONTROL_PLANE_MACHINE_GEN", "control_plane_machine_gen"),
     ("OPENSTACK_NODE_MACHINE_FLAVOR", "worker_flavor"),
@@ -45,15 +48,27 @@ pub const KEYS: &[(&str, &str)] = &[
     ("OPENSTACK_DNS_NAMESERVERS", "dns_nameservers"),
     ("OPENSTACK_SSH_KEY_NAME", "ssh_keypair"),
     ("OPENSTACK_ANTI_AFFINITY", "anti_affinity"),
-    ("OPENSTACK_SOFT_ANTI_AFFINITY_CONTROLLER", "soft_anti_affinity_controller"),
+    (
+        "OPENSTACK_SOFT_ANTI_AFFINITY_CONTROLLER",
+        "soft_anti_affinity_controller",
+    ),
     ("OPENSTACK_IMAGE_RAW", "kube_image_raw"),
-    ("OPENSTACK_IMAGE_REGISTRATION_EXTRA_FLAGS", "node_image_properties"),
+    (
+        "OPENSTACK_IMAGE_REGISTRATION_EXTRA_FLAGS",
+        "node_image_properties",
+    ),
     ("OPENSTACK_CLOUD", "cloud_provider"),
     ("PREFIX", "prefix"),
     ("CLUSTERAPI_VERSION", "clusterapi_version"),
-    ("CLUSTERAPI_OPENSTACK_PROVIDER_VERSION", "capi_openstack_version"),
+    (
+        "CLUSTERAPI_OPENSTACK_PROVIDER_VERSION",
+        "capi_openstack_version",
+    ),
     ("CILIUM_BINARIES", "cilium_binaries"),
-    ("CLUSTER_API_OPENSTACK_INSTANCE_CREATE_TIMEOUT", "capo_instance_create_timeout"),
+    (
+        "CLUSTER_API_OPENSTACK_INSTANCE_CREATE_TIMEOUT",
+        "capo_instance_create_timeout",
+    ),
     ("MGMT_EGRESS_CIDR", "mgmt_egress_cidr"),
     ("OPENSTACK_IMAGE_OS", "node_image_os"),
     ("OPENSTACK_IMAGE_URL", "node_image_url"),
@@ -62,8 +77,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("ETCD_DEFRAG_ENABLED", "etcd_defrag.enabled"),
     ("ETCD_DEFRAG_SCHEDULE", "etcd_defrag.schedule"),
     ("ETCD_DEFRAG_MIN_DB_SIZE_MIB", "etcd_defrag.min_db_size_mib"),
-    ("ETCD_DEFRAG_MIN_FREE_PERCENT", "etcd_defrag.min_free_percent"),
-    ("ETCD_DEFRAG_MAX_QUOTA_PERCENT", "etcd_defrag.max_quota_percent"),
+    (
+        "ETCD_DEFRAG_MIN_FREE_PERCENT",
+        "etcd_defrag.min_free_percent",
+    ),
+    (
+        "ETCD_DEFRAG_MAX_QUOTA_PERCENT",
+        "etcd_defrag.max_quota_percent",
+    ),
     ("ETCD_DEFRAG_PAUSE_SECONDS", "etcd_defrag.pause_seconds"),
     ("ETCD_DEFRAG_BACKUPS_KEPT", "etcd_defrag.backups_kept"),
     ("ETCD_DEFRAG_SINGLE_MEMBER", "etcd_defrag.single_member"),
@@ -71,12 +92,30 @@ pub const KEYS: &[(&str, &str)] = &[
 
 /// R4 keys that carry no setting, and why they are not imported.
 const NOT_IMPORTED: &[(&str, &str)] = &[
-    ("OPENSTACK_CONTROL_PLANE_IP", "a legacy CAPO variable nothing used"),
-    ("OPENSTACK_SRVGRP_CONTROLLER", "server groups are found by name at create time"),
-    ("OPENSTACK_SRVGRP_WORKER", "server groups are found by name at create time"),
-    ("OPENSTACK_CLOUD_YAML_B64", "a secret: create-cluster mints a new restricted application credential"),
-    ("OPENSTACK_CLOUD_PROVIDER_CONF_B64", "a secret: create-cluster mints a new restricted application credential"),
-    ("OPENSTACK_CLOUD_CACERT_B64", "the CA comes from clouds.yaml (`cacert`)"),
+    (
+        "OPENSTACK_CONTROL_PLANE_IP",
+        "a legacy CAPO variable nothing used",
+    ),
+    (
+        "OPENSTACK_SRVGRP_CONTROLLER",
+        "server groups are found by name at create time",
+    ),
+    (
+        "OPENSTACK_SRVGRP_WORKER",
+        "server groups are found by name at create time",
+    ),
+    (
+        "OPENSTACK_CLOUD_YAML_B64",
+        "a secret: create-cluster mints a new restricted application credential",
+    ),
+    (
+        "OPENSTACK_CLOUD_PROVIDER_CONF_B64",
+        "a secret: create-cluster mints a new restricted application credential",
+    ),
+    (
+        "OPENSTACK_CLOUD_CACERT_B64",
+        "the CA comes from clouds.yaml (`cacert`)",
+    ),
 ];
 
 /// The settings key an R4 `clusterctl.yaml` key maps to.
@@ -128,12 +167,7 @@ fn r4_string(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
-        Value::Array(items) => r4_list(
-            &items
-                .iter()
-                .map(r4_string)
-                .collect::<Vec<_>>(),
-        ),
+        Value::Array(items) => r4_list(&items.iter().map(r4_string).collect::<Vec<_>>()),
         other => other.to_string(),
     }
 }
@@ -158,7 +192,10 @@ pub fn import(input: &Input) -> Imported {
                 column: e.pos.map(|p| p.column),
                 ..Location::file(input.name)
             };
-            diagnostics.push(Diagnostic::error(loc, format!("invalid YAML: {}", e.message)));
+            diagnostics.push(Diagnostic::error(
+                loc,
+                format!("invalid YAML: {}", e.message),
+            ));
             return Imported {
                 values: Vec::new(),
                 diagnostics,
@@ -196,7 +233,10 @@ pub fn import(input: &Input) -> Imported {
     let mut values: Vec<(String, Value)> = Vec::new();
     for (r4, (value, loc)) in &raw {
         if let Some((_, why)) = NOT_IMPORTED.iter().find(|(k, _)| k == r4) {
-            diagnostics.push(Diagnostic::warning(loc.clone(), format!("`{r4}` not imported: {why}")));
+            diagnostics.push(Diagnostic::warning(
+                loc.clone(),
+                format!("`{r4}` not imported: {why}"),
+            ));
             continue;
         }
         if r4 == "OLD_OPENSTACK_CLOUD" {
@@ -204,8 +244,11 @@ pub fn import(input: &Input) -> Imported {
         }
         let Some(key) = settings_key_for(r4) else {
             diagnostics.push(
-                Diagnostic::warning(loc.clone(), format!("`{r4}` has no setting and was not imported"))
-                    .hint("check whether it belongs to a newer or customised R4 setup"),
+                Diagnostic::warning(
+                    loc.clone(),
+                    format!("`{r4}` has no setting and was not imported"),
+                )
+                .hint("check whether it belongs to a newer or customised R4 setup"),
             );
             continue;
         };
@@ -229,9 +272,11 @@ pub fn import(input: &Input) -> Imported {
                 value.as_str() == Some(&format!("{prefix}-keypair"))
             }
             // Suffixes scs-capi computed from the spec; recomputed on render.
-            "control_plane_machine_gen" | "worker_machine_gen" => value
-                .as_str()
-                .is_some_and(|s| s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())),
+            "control_plane_machine_gen" | "worker_machine_gen" => value.as_str().is_some_and(|s| {
+                s.len() == 8
+                    && s.bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            }),
             "node_image_properties" => {
                 match parse_properties(value.as_str().unwrap_or_default()) {
                     Ok(props) => {
@@ -261,7 +306,11 @@ pub fn import(input: &Input) -> Imported {
                 loc.clone(),
                 "dropped `none` from `RESTRICT_KUBEAPI`: next to CIDRs it had no effect in R4",
             ));
-            let kept: Vec<Value> = list.into_iter().filter(|e| e != "none").map(Value::String).collect();
+            let kept: Vec<Value> = list
+                .into_iter()
+                .filter(|e| e != "none")
+                .map(Value::String)
+                .collect();
             values.push((key.into(), Value::Array(kept)));
             continue;
         }
@@ -290,7 +339,10 @@ pub fn import(input: &Input) -> Imported {
         }
     }
     diagnostics.extend(diags);
-    Imported { values, diagnostics }
+    Imported {
+        values,
+        diagnostics,
+    }
 }
 
 /// `--property k=v --property k2=v2` (R4's extra flags for `openstack image create`).
@@ -372,11 +424,14 @@ pub fn yaml_scalar(v: &Value) -> String {
 /// YAML).
 pub fn yaml_string(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-+*".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/-+*".contains(&b))
         && !s.starts_with(['-', '.', '*'])
         && s.parse::<f64>().is_err()
-        && !["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"]
-            .contains(&s.to_ascii_lowercase().as_str())
+        && ![
+            "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~",
+        ]
+        .contains(&s.to_ascii_lowercase().as_str())
         && !s.starts_with("0x")
         && !s.starts_with("0o");
     if plain {
@@ -407,23 +462,39 @@ mod tests {
         let keys: Vec<_> = i.values.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["kubernetes_version", "use_cilium", "deploy_nginx_ingress", "restrict_kubeapi"]
+            [
+                "kubernetes_version",
+                "use_cilium",
+                "deploy_nginx_ingress",
+                "restrict_kubeapi"
+            ]
         );
-        let unmapped: Vec<_> = i.diagnostics.iter().filter_map(|d| d.key.as_deref()).collect();
-        assert_eq!(unmapped, ["FOO_BAR", "OPENSTACK_SRVGRP_WORKER", "RESTRICT_KUBEAPI"]);
+        let unmapped: Vec<_> = i
+            .diagnostics
+            .iter()
+            .filter_map(|d| d.key.as_deref())
+            .collect();
+        assert_eq!(
+            unmapped,
+            ["FOO_BAR", "OPENSTACK_SRVGRP_WORKER", "RESTRICT_KUBEAPI"]
+        );
     }
 
     #[test]
     fn invalid_values_point_at_the_r4_key() {
         let i = import_text("WORKER_MACHINE_COUNT: three\n");
         assert_eq!(i.diagnostics.len(), 1);
-        assert_eq!(i.diagnostics[0].key.as_deref(), Some("WORKER_MACHINE_COUNT"));
+        assert_eq!(
+            i.diagnostics[0].key.as_deref(),
+            Some("WORKER_MACHINE_COUNT")
+        );
         assert_eq!(i.diagnostics[0].line, Some(1));
     }
 
     #[test]
     fn properties_flags() {
-        let p = parse_properties("--property hw_disk_bus=scsi --property=os_distro=ubuntu").unwrap();
+        let p =
+            parse_properties("--property hw_disk_bus=scsi --property=os_distro=ubuntu").unwrap();
         assert_eq!(p.len(), 2);
         assert!(parse_properties("--min-disk 20").is_err());
     }

@@ -108,17 +108,17 @@ fn defaults_json() -> Map<String, Value> {
 pub fn known_keys() -> &'static [String] {
     static KEYS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
-    let defaults = defaults_json();
-    let mut keys = Vec::new();
-    for (k, v) in &defaults {
-        keys.push(k.clone());
-        if SECTIONS.contains(&k.as_str())
-            && let Value::Object(sub) = v
-        {
-            keys.extend(sub.keys().map(|s| format!("{k}.{s}")));
+        let defaults = defaults_json();
+        let mut keys = Vec::new();
+        for (k, v) in &defaults {
+            keys.push(k.clone());
+            if SECTIONS.contains(&k.as_str())
+                && let Value::Object(sub) = v
+            {
+                keys.extend(sub.keys().map(|s| format!("{k}.{s}")));
+            }
         }
-    }
-    keys
+        keys
     })
 }
 
@@ -130,7 +130,12 @@ pub fn read_file(kind: LayerKind, input: &Input) -> (Option<Layer>, Vec<Diagnost
         Err(e) => {
             let before = &input.bytes[..e.valid_up_to()];
             let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
-            let column = (before.len() - before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)) as u64 + 1;
+            let column = (before.len()
+                - before
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |i| i + 1)) as u64
+                + 1;
             let loc = Location {
                 line: Some(line),
                 column: Some(column),
@@ -145,7 +150,11 @@ pub fn read_file(kind: LayerKind, input: &Input) -> (Option<Layer>, Vec<Diagnost
             );
         }
     };
-    if text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text
+        .trim()
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return (
             None,
             vec![
@@ -165,7 +174,10 @@ pub fn read_file(kind: LayerKind, input: &Input) -> (Option<Layer>, Vec<Diagnost
             };
             return (
                 None,
-                vec![Diagnostic::error(loc, format!("invalid YAML: {}", e.message))],
+                vec![Diagnostic::error(
+                    loc,
+                    format!("invalid YAML: {}", e.message),
+                )],
             );
         }
     };
@@ -200,10 +212,20 @@ fn located(file: &str, pos: Pos, key: Option<&str>) -> Location {
     }
 }
 
-fn check_entry(layer: &mut Layer, diags: &mut Vec<Diagnostic>, key: &str, key_pos: Pos, value: &Located) {
+fn check_entry(
+    layer: &mut Layer,
+    diags: &mut Vec<Diagnostic>,
+    key: &str,
+    key_pos: Pos,
+    value: &Located,
+) {
     let known = known_keys();
     if !known.iter().any(|k| k == key) {
-        diags.push(unknown_key(located(&layer.name, key_pos, Some(key)), key, known));
+        diags.push(unknown_key(
+            located(&layer.name, key_pos, Some(key)),
+            key,
+            known,
+        ));
         return;
     }
     if SECTIONS.contains(&key)
@@ -213,7 +235,7 @@ fn check_entry(layer: &mut Layer, diags: &mut Vec<Diagnostic>, key: &str, key_po
         for (sub_key, sub_pos, sub_value) in sub {
             let full = format!("{key}.{sub_key}");
             let loc = located(&layer.name, *sub_pos, Some(&full));
-            if !known.iter().any(|k| *k == full) {
+            if !known.contains(&full) {
                 diags.push(unknown_key(loc, &full, known));
                 continue;
             }
@@ -222,7 +244,11 @@ fn check_entry(layer: &mut Layer, diags: &mut Vec<Diagnostic>, key: &str, key_po
                 Ok(()) => layer.entries.push(Entry {
                     key: full,
                     value: json,
-                    loc: located(&layer.name, sub_value.pos, Some(&format!("{key}.{sub_key}"))),
+                    loc: located(
+                        &layer.name,
+                        sub_value.pos,
+                        Some(&format!("{key}.{sub_key}")),
+                    ),
                 }),
                 Err(msg) => diags.push(type_error(
                     located(&layer.name, sub_value.pos, Some(&full)),
@@ -240,7 +266,11 @@ fn check_entry(layer: &mut Layer, diags: &mut Vec<Diagnostic>, key: &str, key_po
             value: json,
             loc: located(&layer.name, value.pos, Some(key)),
         }),
-        Err(msg) => diags.push(type_error(located(&layer.name, value.pos, Some(key)), &msg, &json)),
+        Err(msg) => diags.push(type_error(
+            located(&layer.name, value.pos, Some(key)),
+            &msg,
+            &json,
+        )),
     }
 }
 
@@ -288,7 +318,9 @@ fn unknown_key(loc: Location, key: &str, known: &[String]) -> Diagnostic {
 
 /// Reads the `SCS_CAPI_<KEY>` variables into a layer; values are YAML (`5`, `true`,
 /// `[10.0.0.0/8]`), a section is given as a YAML mapping.
-pub fn read_env<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Layer, Vec<Diagnostic>) {
+pub fn read_env<'a>(
+    vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (Layer, Vec<Diagnostic>) {
     let mut layer = Layer {
         kind: LayerKind::Env,
         name: LayerKind::Env.describe().to_string(),
@@ -312,7 +344,10 @@ pub fn read_env<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Laye
             match tree::parse(raw) {
                 Ok(v) => v,
                 Err(e) => {
-                    diags.push(Diagnostic::error(loc, format!("invalid YAML value: {}", e.message)));
+                    diags.push(Diagnostic::error(
+                        loc,
+                        format!("invalid YAML value: {}", e.message),
+                    ));
                     continue;
                 }
             }
@@ -427,20 +462,34 @@ mod tests {
                 (Some(5), "etcd_defrag.schedul".into()),
             ]
         );
-        assert_eq!(diags[1].hint.as_deref(), Some("did you mean `worker_flavor`?"));
+        assert_eq!(
+            diags[1].hint.as_deref(),
+            Some("did you mean `worker_flavor`?")
+        );
         assert!(diags[2].hint.as_deref().unwrap_or("").contains("YAML 1.2"));
     }
 
     #[test]
     fn layers_merge_and_remember_origins() {
-        let (d, _) = layer(LayerKind::Defaults, "d.yaml", "prefix: scs\nworker_count: 5\netcd_defrag:\n  pause_seconds: 5\n");
-        let (c, _) = layer(LayerKind::Cluster, "c.yaml", "worker_count: 7\netcd_defrag:\n  backups_kept: 2\n");
+        let (d, _) = layer(
+            LayerKind::Defaults,
+            "d.yaml",
+            "prefix: scs\nworker_count: 5\netcd_defrag:\n  pause_seconds: 5\n",
+        );
+        let (c, _) = layer(
+            LayerKind::Cluster,
+            "c.yaml",
+            "worker_count: 7\netcd_defrag:\n  backups_kept: 2\n",
+        );
         let (e, diags) = read_env([("SCS_CAPI_PREFIX", "env"), ("HOME", "/root")]);
         assert!(diags.is_empty());
         let loaded = merge(&[d.unwrap(), c.unwrap(), e], Some("c"));
         let s = &loaded.settings;
         assert_eq!((s.prefix.as_str(), s.worker_count), ("env", 7));
-        assert_eq!((s.etcd_defrag.pause_seconds, s.etcd_defrag.backups_kept), (5, 2));
+        assert_eq!(
+            (s.etcd_defrag.pause_seconds, s.etcd_defrag.backups_kept),
+            (5, 2)
+        );
         assert_eq!(s.cluster_name.as_deref(), Some("c"));
         assert_eq!(loaded.origins["worker_count"].kind, LayerKind::Cluster);
         assert_eq!(loaded.origins["prefix"].kind, LayerKind::Env);
@@ -453,13 +502,23 @@ mod tests {
         let (layer, diags) = read_env([("SCS_CAPI_WORKER_COUNT", "many"), ("SCS_CAPI_NOPE", "1")]);
         assert!(layer.entries.is_empty());
         assert_eq!(diags.len(), 2);
-        assert!(diags.iter().all(|d| d.file == "environment" && d.line.is_none()));
+        assert!(
+            diags
+                .iter()
+                .all(|d| d.file == "environment" && d.line.is_none())
+        );
         assert_eq!(diags[1].key.as_deref(), Some("SCS_CAPI_WORKER_COUNT"));
     }
 
     #[test]
     fn r4_keys_get_a_pointer_to_import() {
         let (_, diags) = layer(LayerKind::Cluster, "c.yaml", "WORKER_MACHINE_COUNT: 3\n");
-        assert!(diags[0].hint.as_deref().unwrap_or("").contains("`worker_count`"));
+        assert!(
+            diags[0]
+                .hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("`worker_count`")
+        );
     }
 }

@@ -87,7 +87,10 @@ pub fn load(
 ) -> Loaded {
     let mut diagnostics = Vec::new();
     let mut stack = Vec::new();
-    for (kind, file) in [(LayerKind::Defaults, defaults), (LayerKind::Cluster, cluster)] {
+    for (kind, file) in [
+        (LayerKind::Defaults, defaults),
+        (LayerKind::Cluster, cluster),
+    ] {
         if let Some(file) = file {
             let (layer, diags) = layers::read_file(kind, &file.input());
             diagnostics.extend(diags);
@@ -100,13 +103,7 @@ pub fn load(
     let mut loaded = layers::merge(&stack, cluster.and_then(SourceFile::stem));
     loaded.diagnostics.splice(0..0, diagnostics);
     let is_cluster = opts.is_cluster && cluster.is_some();
-    let findings = validate::validate(
-        &loaded,
-        validate::Options {
-            is_cluster,
-            ..opts
-        },
-    );
+    let findings = validate::validate(&loaded, validate::Options { is_cluster, ..opts });
     loaded.diagnostics.extend(findings);
     loaded
 }
@@ -144,7 +141,10 @@ pub fn schema() -> serde_json::Value {
 pub fn starter_file(cluster: &str) -> String {
     let schema = schema();
     let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
-    let props = schema["properties"].as_object().cloned().unwrap_or_default();
+    let props = schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     let mut out = String::from(
         "# scs-capi cluster settings (from `scs-capi settings init`).\n\
          # Remove the `#` before a key to set it. Keys left commented out take their value\n\
@@ -158,7 +158,10 @@ pub fn starter_file(cluster: &str) -> String {
             out.push_str(&format!("# {line}\n").replace("# \n", "#\n"));
         }
         if key == "cluster_name" {
-            out.push_str(&format!("cluster_name: {}\n", import_r4::yaml_string(cluster)));
+            out.push_str(&format!(
+                "cluster_name: {}\n",
+                import_r4::yaml_string(cluster)
+            ));
             continue;
         }
         let value = &defaults[&key];
@@ -207,7 +210,12 @@ mod tests {
         let uncommented: String = text
             .lines()
             .filter_map(|l| match l.strip_prefix('#') {
-                Some(rest) if rest.starts_with("  ") || !rest.starts_with([' ', '#']) && !rest.is_empty() => Some(rest),
+                Some(rest)
+                    if rest.starts_with("  ")
+                        || !rest.starts_with([' ', '#']) && !rest.is_empty() =>
+                {
+                    Some(rest)
+                }
                 Some(_) => None,
                 None => Some(l),
             })
@@ -217,8 +225,20 @@ mod tests {
             name: "demo.yaml".into(),
             bytes: uncommented.clone().into_bytes(),
         };
-        let loaded = load(None, Some(&file), &[], validate::Options { is_cluster: true, ..Default::default() });
-        let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+        let loaded = load(
+            None,
+            Some(&file),
+            &[],
+            validate::Options {
+                is_cluster: true,
+                ..Default::default()
+            },
+        );
+        let errors: Vec<_> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
         assert!(errors.is_empty(), "{errors:#?}\n{uncommented}");
         let expected = Settings {
             cluster_name: Some("demo".into()),

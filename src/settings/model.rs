@@ -9,9 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::etcd_defrag::EtcdDefrag;
-use super::values::{
-    Allowlist, Cidr, CiliumBinaries, Matched, Nameservers, OvnLbProvider, Toggle,
-};
+use super::values::{Allowlist, Cidr, CiliumBinaries, Matched, Nameservers, OvnLbProvider, Toggle};
 use super::versions::KubernetesVersion;
 
 /// Operating system of the node image.
@@ -176,10 +174,7 @@ impl Default for Settings {
             node_cidr: cidr("10.8.0.0/20"),
             pod_cidr: cidr("192.168.0.0/16"),
             service_cidr: cidr("10.96.0.0/12"),
-            dns_nameservers: Nameservers(vec![
-                [5, 1, 66, 255].into(),
-                [185, 150, 99, 255].into(),
-            ]),
+            dns_nameservers: Nameservers(vec![[5, 1, 66, 255].into(), [185, 150, 99, 255].into()]),
             external: String::new(),
             mtu_value: 0,
             anti_affinity: true,

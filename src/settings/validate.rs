@@ -51,7 +51,10 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
             err(
                 "cluster_name",
                 format!("cluster name `{name}` {problem}"),
-                Some("use lower-case letters, digits and `-`, starting with a letter, e.g. `prod-1`".into()),
+                Some(
+                    "use lower-case letters, digits and `-`, starting with a letter, e.g. `prod-1`"
+                        .into(),
+                ),
             );
         } else {
             let md_name = format!("{}-{}-md-0-no1", s.prefix, name);
@@ -110,7 +113,10 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
                 .collect();
             err(
                 "kubernetes_version",
-                format!("Kubernetes {} is not a version scs-capi knows", v.minor_string()),
+                format!(
+                    "Kubernetes {} is not a version scs-capi knows",
+                    v.minor_string()
+                ),
                 Some(format!("known minors: {}", known.join(", "))),
             );
         }
@@ -122,7 +128,11 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
         ("worker_flavor", &s.worker_flavor),
     ] {
         if flavor.trim().is_empty() {
-            err(key, "the flavor is empty".into(), Some("e.g. `SCS-2V-4-20s`".into()));
+            err(
+                key,
+                "the flavor is empty".into(),
+                Some("e.g. `SCS-2V-4-20s`".into()),
+            );
             continue;
         }
         if let Some(v2) = scs_v1_to_v2(flavor) {
@@ -153,7 +163,7 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
             "a cluster needs at least one control-plane node".into(),
             Some("use 1, 3 or 5".into()),
         );
-    } else if s.controller_count % 2 == 0 {
+    } else if s.controller_count.is_multiple_of(2) {
         warn(
             "controller_count",
             format!(
@@ -289,7 +299,11 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
         ("etcd_defrag.max_quota_percent", e.max_quota_percent),
     ] {
         if pct == 0 || pct > 100 {
-            err(key, format!("{pct} is not a percentage between 1 and 100"), None);
+            err(
+                key,
+                format!("{pct} is not a percentage between 1 and 100"),
+                None,
+            );
         }
     }
     if e.enabled && !valid_on_calendar(&e.schedule) {
@@ -302,7 +316,10 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
     if s.etcd_quota_backend_mib < 64 || s.etcd_quota_backend_mib > 8192 {
         err(
             "etcd_quota_backend_mib",
-            format!("etcd quota of {} MiB is out of range", s.etcd_quota_backend_mib),
+            format!(
+                "etcd quota of {} MiB is out of range",
+                s.etcd_quota_backend_mib
+            ),
             Some("etcd suggests at most 8 GiB; use 64 to 8192".into()),
         );
     }
@@ -345,7 +362,10 @@ fn dns_label_problem(s: &str) -> Option<&'static str> {
         Some("is empty")
     } else if s.len() > MAX_HOSTNAME {
         Some("is longer than 63 characters")
-    } else if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    } else if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         Some("may only contain lower-case letters, digits and `-`")
     } else if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         Some("must start with a letter")
@@ -367,14 +387,22 @@ fn scs_disk(flavor: &str) -> Option<&str> {
     let rest = flavor.strip_prefix("SCS-")?;
     let parts: Vec<&str> = rest.split('-').collect();
     let disk = *parts.get(2)?;
-    disk.starts_with(|c: char| c.is_ascii_digit()).then_some(disk)
+    disk.starts_with(|c: char| c.is_ascii_digit())
+        .then_some(disk)
 }
 
 /// A loose check of systemd `OnCalendar=` syntax: shorthands or date/time fields made of
 /// the characters systemd accepts. systemd itself is not available offline.
 fn valid_on_calendar(s: &str) -> bool {
     const SHORTHANDS: &[&str] = &[
-        "minutely", "hourly", "daily", "monthly", "weekly", "yearly", "quarterly", "semiannually",
+        "minutely",
+        "hourly",
+        "daily",
+        "monthly",
+        "weekly",
+        "yearly",
+        "quarterly",
+        "semiannually",
     ];
     let s = s.trim();
     if SHORTHANDS.contains(&s) {
@@ -383,8 +411,7 @@ fn valid_on_calendar(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.contains(':')
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || " *-:,./~".contains(c))
 }
 

@@ -26,10 +26,13 @@ pub fn is_release_version(s: &str) -> bool {
     };
     let parts: Vec<&str> = core.split('.').collect();
     parts.len() == 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         && pre.is_none_or(|p| {
             !p.is_empty()
-                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         })
 }
 
@@ -362,10 +365,11 @@ impl fmt::Display for Cidr {
 impl FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        s.trim()
-            .parse::<IpNet>()
-            .map(Cidr)
-            .map_err(|_| format!("invalid CIDR `{s}`: expected an address with a prefix length like `10.8.0.0/20`"))
+        s.trim().parse::<IpNet>().map(Cidr).map_err(|_| {
+            format!(
+                "invalid CIDR `{s}`: expected an address with a prefix length like `10.8.0.0/20`"
+            )
+        })
     }
 }
 
@@ -479,9 +483,8 @@ where
         .map_err(|_| de::Error::custom("expected a list of strings"))?
     {
         Repr::Seq(v) => v,
-        Repr::Str(s) => parse_r4_list(&s).ok_or_else(|| {
-            de::Error::custom(format!("expected a list, got the string `{s}`"))
-        })?,
+        Repr::Str(s) => parse_r4_list(&s)
+            .ok_or_else(|| de::Error::custom(format!("expected a list, got the string `{s}`")))?,
     };
     items
         .iter()

@@ -96,7 +96,9 @@ impl FromStr for KubernetesVersion {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || {
-            format!("invalid Kubernetes version `{s}`: expected `v1.MINOR.PATCH` or `v1.MINOR.x`, e.g. `v1.25.x`")
+            format!(
+                "invalid Kubernetes version `{s}`: expected `v1.MINOR.PATCH` or `v1.MINOR.x`, e.g. `v1.25.x`"
+            )
         };
         let rest = s.strip_prefix("v1.").ok_or_else(bad)?;
         let (minor, patch) = rest.split_once('.').ok_or_else(bad)?;
@@ -160,7 +162,15 @@ mod tests {
 
     #[test]
     fn bad_spellings() {
-        for bad in ["1.25.6", "v1.25", "v2.0.0", "v1.25.y", "v1..1", "v1.99999.1", ""] {
+        for bad in [
+            "1.25.6",
+            "v1.25",
+            "v2.0.0",
+            "v1.25.y",
+            "v1..1",
+            "v1.99999.1",
+            "",
+        ] {
             assert!(bad.parse::<KubernetesVersion>().is_err(), "{bad}");
         }
     }

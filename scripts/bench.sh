@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The project's one benchmark entry point: `scripts/bench.sh NAME` runs
+# scripts/bench/NAME.sh, which measures its subject and a baseline in the same run and
+# prints, as its last line, `RESULT NAME key=value...`.
+# Benchmarks: render, etcd (later: cloud, cleanup, image, create).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=${1:-}
+if [[ -z "$name" || ! -f "scripts/bench/$name.sh" ]]; then
+  echo "usage: scripts/bench.sh NAME   (NAME: $(ls scripts/bench | sed 's/\.sh$//' | tr '\n' ' '))" >&2
+  exit 2
+fi
+shift
+exec bash "scripts/bench/$name.sh" "$@"
