@@ -40,6 +40,8 @@ pub enum Command {
     /// Create a starter settings file, or import an R4 clusterctl.yaml.
     #[command(subcommand)]
     Settings(commands::settings::Command),
+    /// Print the etcd defragmentation script, units and boot commands as installed.
+    EtcdDefragScript(commands::etcd_defrag_script::Args),
     /// Print the JSON Schema of settings files.
     Schema,
     /// Print shell completions.

@@ -426,6 +426,46 @@ fn settings_import_converts_r4_and_reports_what_it_dropped() {
 }
 
 #[test]
+fn etcd_defrag_script_prints_what_lands_on_the_nodes() {
+    let env = Env::new();
+    let r = run(env
+        .cmd()
+        .args(["etcd-defrag-script", "-f"])
+        .arg(fixtures().join("settings/ha-cilium.yaml")));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(
+        "# ==> /usr/local/sbin/etcd-defrag (owner root:root, mode 0755)\n#!/usr/bin/env bash\n"
+    ));
+    assert!(
+        r.stdout.contains("OnCalendar=Sun *-*-* 03:15:00"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("Environment=ETCD_DEFRAG_QUOTA_BYTES=4294967296")
+    );
+    assert!(r.stdout.contains("sha256sum -c"));
+    std::fs::write(
+        env.path("off.yaml"),
+        "cluster_name: off\netcd_defrag:\n  enabled: false\n",
+    )
+    .unwrap();
+    let r = run(env.cmd().args(["etcd-defrag-script", "-f", "off.yaml"]));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("# etcd_defrag.enabled is false"));
+    assert!(!r.stdout.contains("OnCalendar"));
+    std::fs::write(
+        env.path("bad.yaml"),
+        "cluster_name: bad\netcd_defrag:\n  schedule: whenever\n",
+    )
+    .unwrap();
+    let r = run(env.cmd().args(["etcd-defrag-script", "-f", "bad.yaml"]));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bad.yaml:3:13"), "{}", r.stderr);
+}
+
+#[test]
 fn schema_completions_man_and_help() {
     let env = Env::new();
     let r = run(env.cmd().arg("schema"));

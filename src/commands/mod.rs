@@ -2,6 +2,7 @@
 //! together. No YAML building or validation logic lives here.
 
 pub mod completions;
+pub mod etcd_defrag_script;
 pub mod render;
 pub mod schema;
 pub mod settings;

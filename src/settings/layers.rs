@@ -282,6 +282,12 @@ fn type_check(single: &Value) -> Result<(), String> {
 }
 
 fn type_error(loc: Location, msg: &str, value: &Value) -> Diagnostic {
+    // serde names Rust types; users know numbers.
+    let mut msg = msg.to_string();
+    for ty in ["u8", "u32", "u64"] {
+        msg = msg.replace(&format!("expected {ty}"), "expected a whole number");
+    }
+    let msg = msg.as_str();
     let d = Diagnostic::error(loc, msg.to_string());
     match value {
         Value::String(s)
