@@ -42,8 +42,8 @@ pub enum Command {
     Settings(commands::settings::Command),
     /// Print the etcd defragmentation script, units and boot commands as installed.
     EtcdDefragScript(commands::etcd_defrag_script::Args),
-    /// Print the JSON Schema of settings files.
-    Schema,
+    /// Print the JSON Schema of settings files (or the configuration reference).
+    Schema(commands::schema::Args),
     /// Print shell completions.
     Completions(commands::completions::Args),
     /// Print the man page (roff).

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::render::{self, Profile, Renderer};
-use crate::settings::{self, Loaded, SourceFile, validate::Options};
+use crate::settings::{self, LayerKind, Loaded, SourceFile, validate::Options};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -134,42 +134,31 @@ pub fn run(
     Ok(())
 }
 
-/// `(key, value, origin)` for every setting, in schema order.
+/// `(key, value, origin)` for every setting, in schema order; sections are listed key
+/// by key.
 pub fn explain(loaded: &Loaded) -> Vec<(String, String, String)> {
     let json = serde_json::to_value(&loaded.settings).unwrap_or_default();
+    let known = crate::settings::layers::known_keys();
     let mut rows = Vec::new();
-    let Some(map) = json.as_object() else {
-        return rows;
-    };
-    for (key, value) in map {
-        let nested: Vec<(String, &serde_json::Value)> = match value {
+    for (key, value) in json.as_object().into_iter().flatten() {
+        let entries: Vec<(String, &serde_json::Value)> = match value {
             serde_json::Value::Object(m)
-                if crate::settings::layers::known_keys()
-                    .iter()
-                    .any(|k| k.starts_with(&format!("{key}."))) =>
+                if known.iter().any(|k| k.starts_with(&format!("{key}."))) =>
             {
                 m.iter().map(|(k, v)| (format!("{key}.{k}"), v)).collect()
             }
             _ => vec![(key.clone(), value)],
         };
-        for (k, v) in nested {
-            let loc = loaded.locate(&k);
-            let origin = match loaded
-                .origins
-                .get(&k)
-                .or_else(|| k.split_once('.').and_then(|(s, _)| loaded.origins.get(s)))
-            {
-                Some(o) => {
-                    let mut s = format!("{}: {}", o.kind.describe(), loc.file);
-                    if let Some(line) = loc.line {
-                        s.push_str(&format!(":{line}"));
-                    }
-                    if o.kind == crate::settings::LayerKind::Env {
-                        s = format!("environment: {}", loc.key.unwrap_or_default());
-                    }
-                    s
+        for (k, v) in entries {
+            let origin = match loaded.origins.get(&k) {
+                None => LayerKind::Builtin.describe().to_string(),
+                Some(o) if o.kind == LayerKind::Env => {
+                    format!("environment: {}", o.loc.key.as_deref().unwrap_or_default())
                 }
-                None => "built-in default".to_string(),
+                Some(o) => match o.loc.line {
+                    Some(line) => format!("{}: {}:{line}", o.kind.describe(), o.loc.file),
+                    None => format!("{}: {}", o.kind.describe(), o.loc.file),
+                },
             };
             let value = match v {
                 serde_json::Value::String(s) => s.clone(),

@@ -81,6 +81,37 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
         );
     }
 
+    // Free-text values that end up inside quoted YAML strings and clusterctl variables.
+    for (key, value) in [
+        ("cloud_provider", &s.cloud_provider),
+        ("controller_flavor", &s.controller_flavor),
+        ("worker_flavor", &s.worker_flavor),
+        ("availability_zone", &s.availability_zone),
+        ("external", &s.external),
+        ("node_image", &s.node_image),
+        ("ssh_keypair", &s.ssh_keypair),
+    ] {
+        if let Some(c) = value
+            .chars()
+            .find(|c| c.is_control() || "\"\\$`".contains(*c))
+        {
+            err(
+                key,
+                format!(
+                    "`{key}` contains the character {c:?}, which OpenStack names here cannot hold"
+                ),
+                Some("use letters, digits, spaces and `-_.:/`".into()),
+            );
+        }
+    }
+    if s.cloud_provider.trim().is_empty() {
+        err(
+            "cloud_provider",
+            "the cloud name is empty".into(),
+            Some("the name of the cloud in `clouds.yaml`, e.g. `openstack`".into()),
+        );
+    }
+
     // Kubernetes version.
     let v = s.kubernetes_version;
     match v.support() {
