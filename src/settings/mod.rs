@@ -266,6 +266,28 @@ mod tests {
     }
 
     #[test]
+    fn pins_are_checked_per_component() {
+        let file = SourceFile {
+            name: "c.yaml".into(),
+            bytes:
+                b"cluster_name: c\nuse_cilium: latest\ndeploy_occm: master\ndeploy_flux: v2.2.3\n"
+                    .to_vec(),
+        };
+        let opts = validate::Options {
+            is_cluster: true,
+            ..Default::default()
+        };
+        let loaded = load(None, Some(&file), &[], opts);
+        let errors: Vec<_> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| (d.key.as_deref().unwrap_or(""), d.line))
+            .collect();
+        // OCCM takes a git ref, cilium only a release.
+        assert_eq!(errors, [("use_cilium", Some(2))]);
+    }
+
+    #[test]
     fn starter_file_uncommented_gives_the_defaults() {
         let text = starter_file("demo");
         let uncommented: String = text

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::etcd_defrag::EtcdDefrag;
-use super::values::{Allowlist, Cidr, CiliumBinaries, Matched, Nameservers, OvnLbProvider, Toggle};
+use super::values::{Allowlist, Cidr, CiliumBinaries, Nameservers, OvnLbProvider, Toggle};
 use super::versions::KubernetesVersion;
 
 /// Operating system of the node image.
@@ -106,10 +106,12 @@ pub struct Settings {
     pub calico_version: String,
     /// Cilium as CNI: `false` (calico), `true` (the pinned version) or `vX.Y.Z`.
     pub use_cilium: Toggle,
-    /// OpenStack cloud controller manager: `true` = version matched to Kubernetes.
-    pub deploy_occm: Matched,
-    /// Cinder CSI: `true` = version matched to Kubernetes, `false` = none.
-    pub deploy_cindercsi: Matched,
+    /// OpenStack cloud controller manager: `true` = the version matching the Kubernetes
+    /// minor, or a cloud-provider-openstack version or git ref.
+    pub deploy_occm: Toggle,
+    /// Cinder CSI: `true` = the version matching the Kubernetes minor, a version or git
+    /// ref, or `false` (none).
+    pub deploy_cindercsi: Toggle,
     /// metrics-server.
     pub deploy_metrics: bool,
     /// ingress-nginx: `false`, `true` or `vX.Y.Z`.
@@ -182,8 +184,8 @@ impl Default for Settings {
             ssh_keypair: String::new(),
             calico_version: "v3.25.0".into(),
             use_cilium: Toggle::Off,
-            deploy_occm: Matched::Matched,
-            deploy_cindercsi: Matched::Matched,
+            deploy_occm: Toggle::Default,
+            deploy_cindercsi: Toggle::Default,
             deploy_metrics: true,
             deploy_nginx_ingress: Toggle::Default,
             nginx_ingress_proxy: true,

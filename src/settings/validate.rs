@@ -7,7 +7,7 @@
 use ipnet::IpNet;
 
 use super::layers::Loaded;
-use super::values::{AllowEntry, Matched, OvnLbProvider, Toggle, is_release_version};
+use super::values::{AllowEntry, OvnLbProvider, Toggle, is_release_version};
 use super::versions::Support;
 use crate::error::Diagnostic;
 
@@ -306,14 +306,32 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
             );
         }
     }
-    if s.deploy_occm == Matched::Off {
+    if s.deploy_occm == Toggle::Off {
         err(
             "deploy_occm",
             "the OpenStack cloud controller manager cannot be switched off".into(),
             Some("nodes use the external cloud provider and stay uninitialised without it; use `true` or a version".into()),
         );
     }
+    // Components pinned by release only (OCCM and CSI also take git refs).
+    for (key, toggle) in [
+        ("use_cilium", &s.use_cilium),
+        ("deploy_nginx_ingress", &s.deploy_nginx_ingress),
+        ("deploy_cert_manager", &s.deploy_cert_manager),
+        ("deploy_flux", &s.deploy_flux),
+    ] {
+        if let Toggle::Version(v) = toggle
+            && !is_release_version(v)
+        {
+            err(
+                key,
+                format!("`{v}` is not a release version"),
+                Some("use `true`, `false` or a release tag like `v1.2.3`".into()),
+            );
+        }
+    }
     if let Toggle::Version(v) = &s.use_cilium
+        && is_release_version(v)
         && !v.starts_with("v1.")
     {
         warn(

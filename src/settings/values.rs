@@ -68,8 +68,10 @@ impl<'de> Deserialize<'de> for BoolOrString {
     }
 }
 
-/// An optional component: off, on at the version this tool pins, or on at a given
-/// version. R4 spelled it `false`, `true` or `vX.Y.Z` (`use_cilium`, `deploy_flux`, ...).
+/// An optional component: off, on at the version this tool picks, or pinned. R4 spelled
+/// it `false`, `true` or `vX.Y.Z` (`use_cilium`, `deploy_flux`, ...); for OCCM and Cinder
+/// CSI `true` means "the version matching the Kubernetes minor" and a pin may be a git
+/// ref. Which pins are acceptable for which key is checked in [`super::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Toggle {
     Off,
@@ -77,28 +79,12 @@ pub enum Toggle {
     Version(String),
 }
 
-impl Toggle {
-    pub fn is_on(&self) -> bool {
-        !matches!(self, Toggle::Off)
-    }
-
-    /// The version to deploy, given the version this tool pins.
-    pub fn version<'a>(&'a self, pinned: &'a str) -> Option<&'a str> {
-        match self {
-            Toggle::Off => None,
-            Toggle::Default => Some(pinned),
-            Toggle::Version(v) => Some(v),
-        }
-    }
-
-    /// The R4 spelling, as `clusterctl.yaml` holds it.
-    pub fn r4_value(&self) -> String {
-        match self {
-            Toggle::Off => "false".into(),
-            Toggle::Default => "true".into(),
-            Toggle::Version(v) => v.clone(),
-        }
-    }
+/// A version or git ref: `v1.2.3`, `master`, `release-1.28`.
+fn is_ref(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['-', '.', '/'])
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
 }
 
 impl<'de> Deserialize<'de> for Toggle {
@@ -106,7 +92,7 @@ impl<'de> Deserialize<'de> for Toggle {
         match BoolOrString::deserialize(d)? {
             BoolOrString::Bool(false) => Ok(Toggle::Off),
             BoolOrString::Bool(true) => Ok(Toggle::Default),
-            BoolOrString::Str(s) if is_release_version(&s) => Ok(Toggle::Version(s)),
+            BoolOrString::Str(s) if is_ref(&s) => Ok(Toggle::Version(s)),
             BoolOrString::Str(s) => Err(de::Error::custom(format!(
                 "invalid value `{s}`: expected `true`, `false` or a version like `v1.2.3`"
             ))),
@@ -130,69 +116,8 @@ impl JsonSchema for Toggle {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "`false` (off), `true` (on, at the version scs-capi pins) or a version `vX.Y.Z`",
-            "anyOf": [{"type": "boolean"}, {"type": "string", "pattern": VERSION_PATTERN}]
-        })
-    }
-}
-
-/// An OpenStack integration that follows the Kubernetes minor by default (OCCM, Cinder
-/// CSI): `true` picks the version matching the cluster, a version or git ref pins it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Matched {
-    Off,
-    Matched,
-    Pinned(String),
-}
-
-impl Matched {
-    pub fn r4_value(&self) -> String {
-        match self {
-            Matched::Off => "false".into(),
-            Matched::Matched => "true".into(),
-            Matched::Pinned(v) => v.clone(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Matched {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match BoolOrString::deserialize(d)? {
-            BoolOrString::Bool(false) => Ok(Matched::Off),
-            BoolOrString::Bool(true) => Ok(Matched::Matched),
-            BoolOrString::Str(s)
-                if is_release_version(&s)
-                    || (!s.is_empty()
-                        && s.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))) =>
-            {
-                Ok(Matched::Pinned(s))
-            }
-            BoolOrString::Str(s) => Err(de::Error::custom(format!(
-                "invalid value `{s}`: expected `true`, `false`, a version like `v1.28.3` or a git ref"
-            ))),
-        }
-    }
-}
-
-impl Serialize for Matched {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Matched::Off => s.serialize_bool(false),
-            Matched::Matched => s.serialize_bool(true),
-            Matched::Pinned(v) => s.serialize_str(v),
-        }
-    }
-}
-
-impl JsonSchema for Matched {
-    fn schema_name() -> Cow<'static, str> {
-        "Matched".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "`true` (the version matching the Kubernetes minor), `false`, or a version/git ref of cloud-provider-openstack",
-            "anyOf": [{"type": "boolean"}, {"type": "string", "pattern": "^[0-9A-Za-z._/-]+$"}]
+            "description": "`false` (off), `true` (on, at the version scs-capi picks) or a version `vX.Y.Z`",
+            "anyOf": [{"type": "boolean"}, {"type": "string", "pattern": "^[0-9A-Za-z_][0-9A-Za-z._/-]*$"}]
         })
     }
 }
@@ -203,16 +128,6 @@ pub enum OvnLbProvider {
     False,
     Auto,
     True,
-}
-
-impl OvnLbProvider {
-    pub fn r4_value(self) -> &'static str {
-        match self {
-            OvnLbProvider::False => "false",
-            OvnLbProvider::Auto => "auto",
-            OvnLbProvider::True => "true",
-        }
-    }
 }
 
 impl<'de> Deserialize<'de> for OvnLbProvider {
