@@ -20,11 +20,16 @@ mkdir -p "$deps"
 eval "$(scripts/install-etcd.sh "$deps")"
 export SCS_TEST_ETCD34_BIN_DIR SCS_TEST_ETCD35_BIN_DIR
 
-# Core Kubernetes JSON schemas for validating rendered core objects (Secret).
+# Python reference tools in one venv: core Kubernetes JSON schemas (kubernetes-validate),
+# a real Keystone (keystone + gunicorn, sqlite) and the reference OpenStack clients
+# (openstacksdk, python-openstackclient). Pinned; installs together, `pip check` clean.
 venv=${SCS_TEST_VENV:-$root/.venv-test}
-if ! "$venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null; then
+pip_set=(kubernetes-validate==1.37.0 keystone==30.0.0 gunicorn==27.0.1
+  openstacksdk==4.22.0 python-openstackclient==10.5.0)
+if [[ ! -f "$venv/.installed" ]] || [[ "$(cat "$venv/.installed")" != "${pip_set[*]}" ]]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q kubernetes-validate==1.37.0
+  "$venv/bin/pip" install -q "${pip_set[@]}"
+  echo "${pip_set[*]}" >"$venv/.installed"
 fi
 export SCS_TEST_VENV=$venv
 
@@ -32,9 +37,9 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --all-targets --locked --no-fail-fast
+cargo test --workspace --all-targets --locked --no-fail-fast
 
 step "all tests passed"

@@ -1,0 +1,1 @@
+//! A fake OpenStack for scs-capi's tests (being written).
