@@ -73,7 +73,7 @@ fn valid_fixtures_pass() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "");
     assert!(
-        r.stderr.contains("checked 6 file(s): 0 error(s)"),
+        r.stderr.contains("checked 7 file(s): 0 error(s)"),
         "{}",
         r.stderr
     );

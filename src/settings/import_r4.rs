@@ -37,6 +37,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("OPENSTACK_NODE_MACHINE_FLAVOR", "worker_flavor"),
     ("WORKER_MACHINE_COUNT", "worker_count"),
     ("WORKER_MACHINE_GEN", "worker_machine_gen"),
+    ("CONTROL_PLANE_ROOT_DISKSIZE", "controller_root_disk_gib"),
+    ("WORKER_ROOT_DISKSIZE", "worker_root_disk_gib"),
     ("OPENSTACK_FAILURE_DOMAIN", "availability_zone"),
     ("ETCD_UNSAFE_FS", "etcd_unsafe_fs"),
     ("NODE_CIDR", "node_cidr"),

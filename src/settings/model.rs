@@ -76,6 +76,11 @@ pub struct Settings {
     pub controller_flavor: String,
     /// Flavor of the worker nodes.
     pub worker_flavor: String,
+    /// Root volume (GiB) for the control-plane nodes; 0 = the flavor's disk. Needed for
+    /// diskless flavors such as `SCS-2V-4`.
+    pub controller_root_disk_gib: u32,
+    /// Root volume (GiB) for the workers; 0 = the flavor's disk.
+    pub worker_root_disk_gib: u32,
     /// Number of control-plane nodes (odd: 1, 3, 5).
     pub controller_count: u32,
     /// Number of worker nodes.
@@ -170,6 +175,8 @@ impl Default for Settings {
             node_image_properties: Default::default(),
             controller_flavor: "SCS-2V-4-20s".into(),
             worker_flavor: "SCS-2V-4-20".into(),
+            controller_root_disk_gib: 0,
+            worker_root_disk_gib: 0,
             controller_count: 1,
             worker_count: 3,
             availability_zone: String::new(),

@@ -174,6 +174,35 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
             );
         }
     }
+    for (flavor_key, flavor, disk_key, disk) in [
+        (
+            "controller_flavor",
+            &s.controller_flavor,
+            "controller_root_disk_gib",
+            s.controller_root_disk_gib,
+        ),
+        (
+            "worker_flavor",
+            &s.worker_flavor,
+            "worker_root_disk_gib",
+            s.worker_root_disk_gib,
+        ),
+    ] {
+        if disk == 0 && is_scs_diskless(flavor) {
+            warn(
+                flavor_key,
+                format!("`{flavor}` has no disk; the nodes need a root volume"),
+                Some(format!("set `{disk_key}` (e.g. 30)")),
+            );
+        }
+        if (1..10).contains(&disk) {
+            err(
+                disk_key,
+                format!("a root volume of {disk} GiB is too small for a node image"),
+                Some("use at least 10 (0 = the flavor's disk)".into()),
+            );
+        }
+    }
     if let Some(disk) = scs_disk(&s.controller_flavor)
         && !disk.ends_with('s')
     {
@@ -440,6 +469,13 @@ fn scs_disk(flavor: &str) -> Option<&str> {
         .then_some(disk)
 }
 
+/// An SCS v2 name without a disk part (`SCS-2V-4`, `SCS-4V-16`).
+fn is_scs_diskless(flavor: &str) -> bool {
+    flavor
+        .strip_prefix("SCS-")
+        .is_some_and(|rest| rest.split('-').count() == 2 && !rest.contains(':'))
+}
+
 /// A loose check of systemd `OnCalendar=` syntax: shorthands or date/time fields made of
 /// the characters systemd accepts. systemd itself is not available offline.
 fn valid_on_calendar(s: &str) -> bool {
@@ -476,6 +512,9 @@ mod tests {
         assert_eq!(scs_disk("SCS-2V-4-20"), Some("20"));
         assert_eq!(scs_disk("SCS-2V-4"), None);
         assert_eq!(scs_disk("m1.large"), None);
+        assert!(is_scs_diskless("SCS-2V-4"));
+        assert!(!is_scs_diskless("SCS-2V-4-20s"));
+        assert!(!is_scs_diskless("m1.large"));
     }
 
     #[test]
