@@ -138,13 +138,10 @@ pub fn run(
 /// by key.
 pub fn explain(loaded: &Loaded) -> Vec<(String, String, String)> {
     let json = serde_json::to_value(&loaded.settings).unwrap_or_default();
-    let known = crate::settings::layers::known_keys();
     let mut rows = Vec::new();
     for (key, value) in json.as_object().into_iter().flatten() {
         let entries: Vec<(String, &serde_json::Value)> = match value {
-            serde_json::Value::Object(m)
-                if known.iter().any(|k| k.starts_with(&format!("{key}."))) =>
-            {
+            serde_json::Value::Object(m) if settings::SECTIONS.contains(&key.as_str()) => {
                 m.iter().map(|(k, v)| (format!("{key}.{k}"), v)).collect()
             }
             _ => vec![(key.clone(), value)],

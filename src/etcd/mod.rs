@@ -52,7 +52,12 @@ pub const ETCD_SHA256_ARM64: &str =
 /// v1beta2 limits a kubeadm file to 10240 characters, even gzip+base64-encoded; the
 /// commented source is `src/etcd/defrag.sh`, explained in `docs/etcd-maintenance.md`.
 /// Heredocs in the script must not contain lines starting with `#`.
-pub fn installed_script() -> String {
+pub fn installed_script() -> &'static str {
+    static INSTALLED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(strip_comments)
+}
+
+fn strip_comments() -> String {
     let mut lines = SCRIPT.lines();
     let mut out = String::with_capacity(SCRIPT.len());
     if let Some(shebang) = lines.next() {
@@ -84,7 +89,7 @@ pub fn node_files(settings: &EtcdDefrag, quota_backend_bytes: u64) -> Vec<NodeFi
             path: SCRIPT_PATH.to_string(),
             owner: "root:root".to_string(),
             permissions: "0755".to_string(),
-            content: installed_script(),
+            content: installed_script().to_string(),
         },
         NodeFile {
             path: SERVICE_PATH.to_string(),

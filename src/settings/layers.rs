@@ -229,7 +229,6 @@ fn check_entry(
         return;
     }
     if SECTIONS.contains(&key)
-        && key != "node_image_properties"
         && let Node::Map(sub) = &value.node
     {
         for (sub_key, sub_pos, sub_value) in sub {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use etcd_defrag::{EtcdDefrag, SingleMemberPolicy};
 pub use layers::{Input, LayerKind, Loaded, Origin};
-pub use model::{NodeOs, Settings};
+pub use model::{NodeOs, SECTIONS, Settings};
 
 use crate::error::{Diagnostic, Error, Result, Severity};
 
@@ -205,7 +205,7 @@ pub fn reference_markdown() -> String {
     let mut sections = Vec::new();
     for (key, prop) in &props {
         let text = describe(prop).replace('\n', " ");
-        if model::SECTIONS.contains(&key.as_str()) && key != "node_image_properties" {
+        if SECTIONS.contains(&key.as_str()) {
             out.push_str(&format!("| `{key}` | see below | {text} |\n"));
             sections.push(key.clone());
             continue;

@@ -209,8 +209,9 @@ impl Default for Settings {
     }
 }
 
-/// Keys whose value is a section of its own (merged key by key across layers).
-pub const SECTIONS: &[&str] = &["etcd_defrag", "node_image_properties"];
+/// Keys whose value is a section of its own: its keys are checked and merged one by one
+/// across layers (a plain map such as `node_image_properties` is replaced as a whole).
+pub const SECTIONS: &[&str] = &["etcd_defrag"];
 
 impl Settings {
     /// The cluster name, which loading always fills in.
