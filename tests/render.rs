@@ -214,7 +214,7 @@ fn settings_round_trip_through_clusterctl_yaml() {
             path.display(),
             imported.diagnostics
         );
-        let text = import_r4::render_yaml(&imported.values);
+        let text = scs_capi::settings::write::render_yaml(&imported.values);
         let back = settings::load(
             None,
             Some(&SourceFile {
@@ -258,7 +258,10 @@ fn r4_clusterctl_yaml_imports_with_a_report() {
         name: &file.name,
         bytes: &file.bytes,
     });
-    insta::assert_snapshot!("r4_import", import_r4::render_yaml(&imported.values));
+    insta::assert_snapshot!(
+        "r4_import",
+        scs_capi::settings::write::render_yaml(&imported.values)
+    );
     let reported: Vec<&str> = imported
         .diagnostics
         .iter()
@@ -277,7 +280,7 @@ fn r4_clusterctl_yaml_imports_with_a_report() {
         ]
     );
     // No secret survives the import.
-    let text = import_r4::render_yaml(&imported.values);
+    let text = scs_capi::settings::write::render_yaml(&imported.values);
     assert!(!text.contains("Y2xvdWRz"));
     assert!(text.contains("cloud_provider: gx-scs"));
 }

@@ -62,7 +62,7 @@ pub fn run(
             let text = format!(
                 "# Imported by `scs-capi settings import` from `{}`.\n{}",
                 source.name,
-                settings::import_r4::render_yaml(&imported.values)
+                settings::write::render_yaml(&imported.values)
             );
             emit(&text, args.out.as_deref(), out)
         }

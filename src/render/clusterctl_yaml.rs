@@ -2,7 +2,7 @@
 //! UPPER_SNAKE keys so that R4 users and `settings import` can read it back.
 
 use super::Profile;
-use crate::settings::import_r4::yaml_string;
+use crate::settings::write::yaml_string;
 
 pub fn write(vars: &[(&'static str, String)], profile: Profile) -> String {
     let mut out = format!(

@@ -159,7 +159,7 @@ fn clusterctl_vars(
     if s.capi_openstack_version.is_empty() {
         s.capi_openstack_version = opts.profile.capo_version().into();
     }
-    crate::settings::import_r4::to_vars(&s, gens)
+    crate::settings::clusterctl_keys::to_vars(&s, gens)
 }
 
 fn expand(template: &str, vars: &[(&'static str, String)], name: &str) -> Result<String> {

@@ -305,7 +305,7 @@ fn type_error(loc: Location, msg: &str, value: &Value) -> Diagnostic {
 
 fn unknown_key(loc: Location, key: &str, known: &[String]) -> Diagnostic {
     let d = Diagnostic::error(loc, format!("unknown key `{key}`"));
-    if let Some(mapped) = super::import_r4::settings_key_for(key) {
+    if let Some(mapped) = super::clusterctl_keys::settings_key_for(key) {
         return d.hint(format!(
             "`{key}` is a clusterctl.yaml key; here it is `{mapped}` (convert a whole file with `scs-capi settings import`)"
         ));

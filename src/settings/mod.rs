@@ -5,6 +5,7 @@
 //! This module never renders or talks to a cloud; it hands a validated [`Settings`] to
 //! [`crate::render`].
 
+pub mod clusterctl_keys;
 mod etcd_defrag;
 pub mod import_r4;
 pub mod layers;
@@ -13,6 +14,7 @@ mod tree;
 pub mod validate;
 pub mod values;
 pub mod versions;
+pub mod write;
 
 use std::path::{Path, PathBuf};
 
@@ -158,14 +160,11 @@ pub fn starter_file(cluster: &str) -> String {
             out.push_str(&format!("# {line}\n").replace("# \n", "#\n"));
         }
         if key == "cluster_name" {
-            out.push_str(&format!(
-                "cluster_name: {}\n",
-                import_r4::yaml_string(cluster)
-            ));
+            out.push_str(&format!("cluster_name: {}\n", write::yaml_string(cluster)));
             continue;
         }
         let value = &defaults[&key];
-        let entry = import_r4::render_yaml(&[(key.clone(), value.clone())]);
+        let entry = write::render_yaml(&[(key.clone(), value.clone())]);
         let entry = match value {
             serde_json::Value::Null => format!("{key}:\n"),
             _ => entry,
