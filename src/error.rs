@@ -143,6 +143,9 @@ pub enum Error {
         #[source]
         source: minijinja::Error,
     },
+    /// OpenStack configuration, authentication or API failure (exit 2).
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::CloudError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -181,10 +184,12 @@ pub fn report(err: &Error, out: &mut dyn std::io::Write) {
         let _ = writeln!(out, "  Caused by: {cause}");
         source = cause.source();
     }
-    if let Error::Usage {
-        hint: Some(hint), ..
-    } = err
-    {
+    let hint = match err {
+        Error::Usage { hint, .. } => hint.as_deref(),
+        Error::Cloud(e) => e.hint.as_deref(),
+        _ => None,
+    };
+    if let Some(hint) = hint {
         let _ = writeln!(out, "\nhint: {hint}");
     }
 }

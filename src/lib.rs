@@ -5,6 +5,7 @@
 //! command line and calls [`run`].
 
 pub mod cli;
+pub mod cloud;
 pub mod commands;
 pub mod error;
 pub mod etcd;
