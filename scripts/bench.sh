@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:-}
 if [[ -z "$name" || ! -f "scripts/bench/$name.sh" ]]; then
-  echo "usage: scripts/bench.sh NAME   (NAME: $(ls scripts/bench | sed 's/\.sh$//' | tr '\n' ' '))" >&2
+  names=(scripts/bench/*.sh)
+  names=("${names[@]##*/}")
+  echo "usage: scripts/bench.sh NAME   (NAME: ${names[*]%.sh})" >&2
   exit 2
 fi
 shift

@@ -42,6 +42,8 @@ pub enum Command {
     Settings(commands::settings::Command),
     /// Print the etcd defragmentation script, units and boot commands as installed.
     EtcdDefragScript(commands::etcd_defrag_script::Args),
+    /// Check the cloud and create the per-cluster resources (app credential, server groups, cilium security group); `--dry-run` only plans.
+    PrepareCloud(commands::prepare_cloud::Args),
     /// Print the JSON Schema of settings files (or the configuration reference).
     Schema(commands::schema::Args),
     /// Print shell completions.

@@ -372,31 +372,66 @@ fn render_explain_names_the_layer_of_each_value() {
 #[test]
 fn templates_can_be_overridden_by_relative_name() {
     let env = Env::new();
-    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/default/cluster-template.yaml.j2");
+    let builtin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/default/cluster-template.yaml.j2");
     let text = std::fs::read_to_string(builtin).unwrap();
     std::fs::create_dir_all(env.path("tpl/default")).unwrap();
     std::fs::write(
         env.path("tpl/default/cluster-template.yaml.j2"),
-        text.replacen("metadata:\n  name: ${CLUSTER_NAME}\n", "metadata:\n  name: ${CLUSTER_NAME}\n  labels:\n    team: ${TEAM:=platform}\n", 1),
+        text.replacen(
+            "metadata:\n  name: ${CLUSTER_NAME}\n",
+            "metadata:\n  name: ${CLUSTER_NAME}\n  labels:\n    team: ${TEAM:=platform}\n",
+            1,
+        ),
     )
     .unwrap();
-    let r = run(env.cmd().args(["--templates", "tpl", "render", "--example"]));
+    let r = run(env
+        .cmd()
+        .args(["--templates", "tpl", "render", "--example"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("  labels:\n    team: platform\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("  labels:\n    team: platform\n"),
+        "{}",
+        r.stdout
+    );
     // The other profile's template was not overridden: the built-in one is used.
-    let r = run(env.cmd().args(["--templates", "tpl", "render", "--example", "--profile", "r4"]));
+    let r = run(env.cmd().args([
+        "--templates",
+        "tpl",
+        "render",
+        "--example",
+        "--profile",
+        "r4",
+    ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stdout.contains("team:"));
     // A broken template is an error naming it (exit 2), not a panic.
     std::fs::write(env.path("tpl/default/cluster-template.yaml.j2"), "{% if %}").unwrap();
-    let r = run(env.cmd().args(["--templates", "tpl", "render", "--example"]));
+    let r = run(env
+        .cmd()
+        .args(["--templates", "tpl", "render", "--example"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("cannot render template `default/cluster-template.yaml.j2`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot render template `default/cluster-template.yaml.j2`"),
+        "{}",
+        r.stderr
+    );
     // A variable without value and default is named.
-    std::fs::write(env.path("tpl/default/cluster-template.yaml.j2"), "kind: X\nname: ${NOPE}\n").unwrap();
-    let r = run(env.cmd().args(["--templates", "tpl", "render", "--example"]));
+    std::fs::write(
+        env.path("tpl/default/cluster-template.yaml.j2"),
+        "kind: X\nname: ${NOPE}\n",
+    )
+    .unwrap();
+    let r = run(env
+        .cmd()
+        .args(["--templates", "tpl", "render", "--example"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("value for variables [NOPE] is not set"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("value for variables [NOPE] is not set"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -8,7 +8,13 @@
 //! [`session::Session::client`] with `openstack_sdk::api` endpoints for that. Secrets are kept
 //! in [`Secret`] so they never reach `Debug`/`Display` output or error messages.
 
+pub mod api;
+pub mod cleanup;
 pub mod config;
+pub mod image;
+pub mod names;
+pub mod prepare;
+pub mod retry;
 pub mod session;
 
 use std::fmt;

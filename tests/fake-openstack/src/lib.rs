@@ -1,7 +1,8 @@
 //! An in-process fake OpenStack for scs-capi's tests, demos and benchmarks.
 //!
 //! One HTTP server on 127.0.0.1 serves Nova under `/compute`, Neutron under `/network`,
-//! Glance under `/image` and Octavia under `/load-balancer`, with the request and response
+//! Glance under `/image`, Octavia under `/load-balancer` and Cinder under
+//! `/block-storage`, with the request and response
 //! shapes of the real APIs for the calls scs-capi (and the `openstack` CLI doing the same
 //! work) makes. There is no Keystone here: either clients use `auth_type: none` with
 //! per-service endpoint overrides (standalone), or a real Keystone's catalog points at
@@ -19,6 +20,7 @@
 // Handlers return ready-made error responses as `Err`; they are rare and cheap to move here.
 #![allow(clippy::result_large_err)]
 
+pub mod block_storage;
 pub mod compute;
 pub mod faults;
 pub mod identity;
@@ -88,6 +90,8 @@ pub struct Endpoints {
     pub image: String,
     /// `.../load-balancer` (unversioned, as Octavia's catalog entry).
     pub load_balancer: String,
+    /// `.../block-storage/v3/<project id>` (as Cinder's catalog entry).
+    pub block_storage: String,
     /// `.../identity`: version discovery only, for standalone mode (see [`identity`]).
     /// Not registered in a real Keystone's catalog.
     pub identity: String,
@@ -101,6 +105,7 @@ impl Endpoints {
             ("network", self.network.as_str()),
             ("image", self.image.as_str()),
             ("load-balancer", self.load_balancer.as_str()),
+            ("block-storage", self.block_storage.as_str()),
         ]
     }
 
@@ -110,8 +115,13 @@ impl Endpoints {
             "clouds:\n  {cloud}:\n    auth_type: none\n    region_name: RegionOne\n    \
              identity_endpoint_override: {}\n    compute_endpoint_override: {}\n    \
              network_endpoint_override: {}\n    image_endpoint_override: {}\n    \
-             load_balancer_endpoint_override: {}\n",
-            self.identity, self.compute, self.network, self.image, self.load_balancer
+             load_balancer_endpoint_override: {}\n    block_storage_endpoint_override: {}\n",
+            self.identity,
+            self.compute,
+            self.network,
+            self.image,
+            self.load_balancer,
+            self.block_storage
         )
     }
 }
@@ -196,6 +206,7 @@ impl FakeCloud {
             network: format!("{b}/network"),
             image: format!("{b}/image"),
             load_balancer: format!("{b}/load-balancer"),
+            block_storage: format!("{b}/block-storage/v3/{}", state::PROJECT_ID),
             identity: format!("{b}/identity"),
         }
     }
@@ -295,6 +306,7 @@ pub(crate) enum Service {
     Network,
     Image,
     LoadBalancer,
+    BlockStorage,
     Identity,
     Other,
 }
@@ -308,6 +320,7 @@ impl Service {
             "network" => Service::Network,
             "image" => Service::Image,
             "load-balancer" => Service::LoadBalancer,
+            "block-storage" => Service::BlockStorage,
             "identity" => Service::Identity,
             _ => Service::Other,
         };
@@ -320,6 +333,7 @@ impl Service {
             Service::Network => "network",
             Service::Image => "image",
             Service::LoadBalancer => "load-balancer",
+            Service::BlockStorage => "block-storage",
             Service::Identity => "identity",
             Service::Other => "",
         }
@@ -398,6 +412,7 @@ pub(crate) fn error_for(svc: Service, status: u16, message: &str) -> Response {
         Service::Compute => compute::error(status, message),
         Service::Network => network::error(status, &network::error_type(status), message),
         Service::Image => image::error(status, message),
+        Service::BlockStorage => block_storage::error(status, message),
         Service::LoadBalancer | Service::Identity | Service::Other => {
             load_balancer::error(status, message)
         }
@@ -437,6 +452,10 @@ fn fault_response(svc: Service, kind: &FaultKind) -> Response {
                 413,
                 "Denying attempt to upload image because it exceeds the quota: \
                  The image_size_total quota has been reached.",
+            ),
+            Service::BlockStorage => block_storage::error(
+                413,
+                "VolumeLimitExceeded: Maximum number of volumes allowed (10) exceeded for quota 'volumes'.",
             ),
             _ => load_balancer::error(403, "Quota has been met for resources: Load Balancer"),
         },
@@ -536,6 +555,7 @@ async fn dispatch(AxState(inner): AxState<Arc<Inner>>, req: Request) -> Response
         Service::Network => network::handle(&inner, r).await,
         Service::Image => image::handle(&inner, r).await,
         Service::LoadBalancer => load_balancer::handle(&inner, r).await,
+        Service::BlockStorage => block_storage::handle(&inner, r).await,
         Service::Identity => identity::handle(r).await,
         Service::Other if r.segs.is_empty() => json_resp(
             200,
@@ -543,7 +563,8 @@ async fn dispatch(AxState(inner): AxState<Arc<Inner>>, req: Request) -> Response
                 {"type": "compute", "path": "/compute/v2.1"},
                 {"type": "network", "path": "/network"},
                 {"type": "image", "path": "/image"},
-                {"type": "load-balancer", "path": "/load-balancer"}]}),
+                {"type": "load-balancer", "path": "/load-balancer"},
+                {"type": "block-storage", "path": "/block-storage"}]}),
         ),
         Service::Other => load_balancer::error(404, "Not a service of this fake."),
     }

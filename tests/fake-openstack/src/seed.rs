@@ -265,6 +265,38 @@ impl Seed<'_> {
         id
     }
 
+    /// A Cinder volume (`available`, or `in-use` when attached to the servers
+    /// `attached_to`) of `size_gib` with `metadata` pairs; returns its id.
+    pub fn volume(
+        &self,
+        name: &str,
+        size_gib: u32,
+        metadata: &[(&str, &str)],
+        attached_to: &[&str],
+    ) -> String {
+        let id = state::new_id();
+        let meta: Map<String, Value> = metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .collect();
+        let status = if attached_to.is_empty() {
+            "available"
+        } else {
+            "in-use"
+        };
+        let v = crate::block_storage::volume_doc(
+            "http://127.0.0.1/block-storage",
+            &id,
+            name,
+            size_gib,
+            Value::Object(meta),
+            status,
+            attached_to,
+        );
+        self.with(|s| s.insert("volumes", v));
+        id
+    }
+
     /// Adds a Nova availability zone (`nova` exists from the start).
     pub fn availability_zone(&self, name: &str) {
         self.with(|s| {

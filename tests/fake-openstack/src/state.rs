@@ -1,7 +1,8 @@
 //! The in-memory cloud: every resource as the JSON document the real service would return
 //! (one `Vec` per kind, in creation order), plus the pending asynchronous transitions.
 //!
-//! Fakes: asynchronous state changes (server deletion, load-balancer create/update/delete)
+//! Fakes: asynchronous state changes (server deletion, load-balancer create/update/delete,
+//! volume deletion)
 //! as deadlines that are applied lazily by [`State::tick`] at the start of every request and
 //! every snapshot, so nothing runs in the background and tests are deterministic given the
 //! [`Timings`]. Also shared helpers: ids, timestamps, IPv4 allocation, query-string parsing,
@@ -29,6 +30,8 @@ pub struct Timings {
     pub lb_update: Duration,
     /// Load balancer `PENDING_DELETE` -> gone.
     pub lb_delete: Duration,
+    /// Volume `deleting` -> gone.
+    pub volume_delete: Duration,
 }
 
 impl Default for Timings {
@@ -38,6 +41,7 @@ impl Default for Timings {
             lb_create: Duration::from_millis(200),
             lb_update: Duration::from_millis(50),
             lb_delete: Duration::from_millis(200),
+            volume_delete: Duration::from_millis(100),
         }
     }
 }
@@ -74,6 +78,7 @@ pub const KINDS: &[&str] = &[
     "images",
     "loadbalancers",
     "listeners",
+    "volumes",
 ];
 
 #[derive(Debug)]

@@ -317,3 +317,47 @@ fn openstack_cli() {
         && r.path.ends_with("/security-group-rules")
         && r.status == 409));
 }
+
+#[test]
+fn sdk_block_storage() {
+    let fake = start(|c| {
+        c.seed().demo();
+        // long enough for the script to observe `deleting` on a loaded machine
+        c.set_timings(fake_openstack::Timings {
+            volume_delete: std::time::Duration::from_millis(800),
+            ..Default::default()
+        });
+        let csi = "cinder.csi.openstack.org/cluster";
+        for i in 0..5 {
+            let attached: &[&str] = if i == 0 { &["srv-c1-w0"] } else { &[] };
+            c.seed().volume(
+                &format!("pvc-0f2b3c4d-1111-2222-3333-44445555666{i}"),
+                1,
+                &[(csi, "c1")],
+                attached,
+            );
+        }
+        c.seed().volume(
+            "pvc-9a8b7c6d-1111-2222-3333-444455556666",
+            1,
+            &[(csi, "c1bar")],
+            &[],
+        );
+        c.seed()
+            .volume("capi-c1-control-plane-aaaaa-root", 20, &[], &["srv-c1-cp0"]);
+    });
+    fake.run("fake_block_storage.py", &[]);
+    let log = fake.cloud.request_log();
+    assert!(
+        log.iter().any(|r| r.path.ends_with("/volumes/detail")
+            && r.query.as_deref().is_some_and(|q| q.contains("marker="))),
+        "volume pagination followed a next link:\n{}",
+        fake.log_tail(40)
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("/volumes/") && r.status == 400),
+        "the attached volume's delete reached the fake and was refused"
+    );
+    assert_eq!(fake.names("volumes").len(), 3);
+}

@@ -1,0 +1,987 @@
+//! Cloud preparation for one cluster (`scs-capi prepare-cloud`, later `create-cluster`): a
+//! [`Plan`] built from read-only calls, then executed idempotently.
+//!
+//! Owns: the checks (flavors, root disks against the image's `min_disk`, node image,
+//! external network, availability zone, load-balancer provider, the management cluster's
+//! egress address) and the per-cluster resources (restricted application credential with
+//! its secret in the state dir, server groups, cilium security group and rules). Every check
+//! runs before anything is created; a plan with a problem creates nothing. What it finds
+//! (server-group ids, root-volume sizes, egress CIDR, external network, LB provider) is in
+//! [`Outputs`] for rendering.
+//!
+//! Leaves to others: uploading a missing node image (`crate::cloud::image`, not wired here
+//! yet: a missing image is reported as a problem), deleting resources (`cleanup`), and
+//! printing (the command prints the plan; this module reports progress through a callback).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::api::{Api, Flavor, IngressRule, Policy};
+use super::names::{ClusterNames, ServerGroupRole};
+use super::{CloudError, CloudErrorKind, Secret, Session};
+use crate::settings::Settings;
+use crate::settings::values::{OvnLbProvider, Toggle};
+
+/// The namespace of the cluster's CAPI objects (R4: `default`); only CAPO's names use it.
+const R4_NAMESPACE: &str = "default";
+
+/// The roles the per-cluster application credential gets (those the caller holds): what
+/// CAPO, OCCM and the Cinder CSI need.
+pub const APP_CREDENTIAL_ROLES: &[&str] = &["member", "load-balancer_member"];
+
+/// Ingress rules of the cilium security group (VXLAN, health, hubble), from itself.
+pub const CILIUM_RULES: &[IngressRule] = &[
+    IngressRule {
+        protocol: "udp",
+        port: 8472,
+    },
+    IngressRule {
+        protocol: "tcp",
+        port: 4240,
+    },
+    IngressRule {
+        protocol: "tcp",
+        port: 4244,
+    },
+];
+
+/// What a step finds or does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// A check passed, or the resource exists and is adopted.
+    Ok,
+    /// Would be created (plan) ...
+    Create,
+    /// ... and was (after execution).
+    Created,
+    /// Not needed with these settings.
+    Skipped,
+    /// A problem: nothing is created while any step is in this state.
+    Error,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Create => "create",
+            State::Created => "created",
+            State::Skipped => "skipped",
+            State::Error => "error",
+        }
+    }
+}
+
+/// One line of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// `flavor controller`, `server-group worker`, `security-group cilium`...
+    pub step: String,
+    /// The OpenStack name concerned.
+    pub name: String,
+    pub state: State,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// What rendering needs from the cloud.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outputs {
+    pub controller_server_group_id: Option<String>,
+    pub worker_server_group_id: Option<String>,
+    pub cilium_security_group_id: Option<String>,
+    pub external_network_id: Option<String>,
+    pub external_network_name: Option<String>,
+    pub image_id: Option<String>,
+    /// Root volume size for the control plane (GiB) when it boots from a volume.
+    pub controller_root_volume_gib: Option<u64>,
+    pub worker_root_volume_gib: Option<u64>,
+    /// `ovn` or `amphora` for OCCM load balancers; `None` when not probed.
+    pub lb_provider: Option<String>,
+    /// The management cluster's egress CIDR for the kube-API allowlist.
+    pub mgmt_egress_cidr: Option<String>,
+    pub app_credential_id: Option<String>,
+    /// Where the application credential's secret is stored (0600).
+    pub app_credential_file: Option<PathBuf>,
+}
+
+/// The plan (and after execution, the result) for one cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub cloud: String,
+    pub cluster: String,
+    pub dry_run: bool,
+    pub steps: Vec<Step>,
+    pub outputs: Outputs,
+    #[serde(skip)]
+    appcred: AppCredPlan,
+}
+
+#[derive(Debug, Clone, Default)]
+enum AppCredPlan {
+    #[default]
+    None,
+    Create,
+    Recreate(String),
+}
+
+impl Plan {
+    /// Steps in state [`State::Error`].
+    pub fn problems(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.state == State::Error)
+    }
+
+    fn push(
+        &mut self,
+        step: &str,
+        name: &str,
+        state: State,
+        detail: impl Into<String>,
+    ) -> &mut Step {
+        self.steps.push(Step {
+            step: step.to_string(),
+            name: name.to_string(),
+            state,
+            detail: detail.into(),
+            hint: None,
+            id: None,
+        });
+        let last = self.steps.len() - 1;
+        &mut self.steps[last]
+    }
+
+    fn set(&mut self, step: &str, state: State, id: Option<String>, detail: impl Into<String>) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.step == step) {
+            s.state = state;
+            s.detail = detail.into();
+            if id.is_some() {
+                s.id = id;
+            }
+        }
+    }
+
+    /// The problems as one error (exit 2), or `Ok` when there are none.
+    ///
+    /// # Errors
+    /// A [`CloudError`] listing every problem.
+    pub fn check(&self) -> Result<(), CloudError> {
+        let problems: Vec<&Step> = self.problems().collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|s| format!("{} `{}`: {}", s.step, s.name, s.detail))
+            .collect();
+        let mut err = CloudError::new(
+            CloudErrorKind::Config,
+            format!(
+                "cloud `{}` is not ready for cluster `{}` ({} problem(s)); nothing was created:\n  - {}",
+                self.cloud,
+                self.cluster,
+                problems.len(),
+                lines.join("\n  - ")
+            ),
+        );
+        let hints: Vec<&str> = problems.iter().filter_map(|s| s.hint.as_deref()).collect();
+        if !hints.is_empty() {
+            err = err.hint(hints.join("\n      "));
+        }
+        Err(err)
+    }
+}
+
+/// Where a cluster's local state lives: `$XDG_STATE_HOME/scs-capi/<cluster>` (else
+/// `~/.local/state/scs-capi/<cluster>`).
+///
+/// # Errors
+/// When neither `XDG_STATE_HOME` nor `HOME` is set.
+pub fn state_dir(cluster: &str) -> Result<PathBuf, CloudError> {
+    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(h) => PathBuf::from(h).join(".local/state"),
+            None => {
+                return Err(CloudError::config(
+                    "cannot find the state directory: neither `XDG_STATE_HOME` nor `HOME` is set",
+                )
+                .hint("set `XDG_STATE_HOME`"));
+            }
+        },
+    };
+    Ok(base.join("scs-capi").join(cluster))
+}
+
+/// The application credential file in `dir`.
+pub fn app_credential_file(dir: &Path) -> PathBuf {
+    dir.join("appcred.yaml")
+}
+
+/// The credential id recorded in `file`, if the file exists and holds a secret.
+fn stored_app_credential_id(file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .filter(|v| !v.is_empty())
+    };
+    field("application_credential_secret:")?;
+    field("application_credential_id:")
+}
+
+/// Builds the plan with read-only calls (concurrently). `progress` gets one line per phase.
+///
+/// # Errors
+/// API or transport failures; problems with the cloud are steps in state `error`.
+pub async fn plan(
+    session: &Session,
+    api: &Api<'_>,
+    settings: &Settings,
+    state: &Path,
+    dry_run: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Plan, CloudError> {
+    let cluster = settings.name().to_string();
+    let names = ClusterNames::new(settings.prefix.clone(), cluster.clone(), R4_NAMESPACE);
+    let mut plan = Plan {
+        cloud: session.cloud_name().to_string(),
+        cluster: cluster.clone(),
+        dry_run,
+        steps: Vec::new(),
+        outputs: Outputs::default(),
+        appcred: AppCredPlan::None,
+    };
+    progress(&format!(
+        "checking cloud `{}` for cluster `{cluster}`",
+        session.cloud_name()
+    ));
+    api.discover().await;
+    let image_name = settings.node_image_name();
+    let cilium = settings.use_cilium != Toggle::Off;
+    let need_egress =
+        !settings.restrict_kubeapi.0.is_empty() && settings.mgmt_egress_cidr.is_none();
+    let probe_lb = settings.use_ovn_lb_provider != OvnLbProvider::False;
+    let has_keystone = session.user_id().is_some();
+    let appcred_name = names.app_credential();
+    let mgmt_name = names.management_server();
+    let cilium_name = names.cilium_security_group();
+
+    let (cp_flavor, wk_flavor, image, ext, azs, providers, groups, sg, mgmt, appcred) = tokio::join!(
+        api.find_flavor(&settings.controller_flavor),
+        async {
+            if settings.worker_flavor == settings.controller_flavor {
+                Ok(None)
+            } else {
+                api.find_flavor(&settings.worker_flavor).await.map(Some)
+            }
+        },
+        api.find_image(&image_name),
+        api.external_networks(),
+        async {
+            if settings.availability_zone.is_empty() {
+                Ok(Vec::new())
+            } else {
+                api.availability_zones().await
+            }
+        },
+        async {
+            if probe_lb {
+                api.lb_providers().await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+        async {
+            if settings.anti_affinity {
+                api.server_groups().await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            if cilium {
+                api.find_security_group(&cilium_name).await
+            } else {
+                Ok(None)
+            }
+        },
+        async {
+            if need_egress {
+                api.find_server(&mgmt_name).await
+            } else {
+                Ok(None)
+            }
+        },
+        async {
+            if has_keystone {
+                session.find_app_credential(&appcred_name).await
+            } else {
+                Ok(None)
+            }
+        },
+    );
+    let cp_flavor = cp_flavor?;
+    let wk_flavor = match wk_flavor? {
+        Some(f) => f,
+        None => cp_flavor.clone(),
+    };
+    let image = image?;
+
+    // Flavors and root disks.
+    let mut root_disks = Vec::new();
+    for (role, flavor_name, flavor, root_key, root_gib) in [
+        (
+            "controller",
+            &settings.controller_flavor,
+            &cp_flavor,
+            "controller_root_disk_gib",
+            settings.controller_root_disk_gib,
+        ),
+        (
+            "worker",
+            &settings.worker_flavor,
+            &wk_flavor,
+            "worker_root_disk_gib",
+            settings.worker_root_disk_gib,
+        ),
+    ] {
+        let step = format!("flavor {role}");
+        match flavor {
+            None => {
+                plan.push(&step, flavor_name, State::Error, "flavor does not exist")
+                    .hint = Some(format!(
+                    "pick an existing flavor for `{role}_flavor` (`openstack flavor list`)"
+                ));
+            }
+            Some(Flavor {
+                id,
+                disk_gib,
+                vcpus,
+                ram_mib,
+                ..
+            }) => {
+                let disk = if root_gib > 0 {
+                    u64::from(root_gib)
+                } else {
+                    *disk_gib
+                };
+                if disk == 0 {
+                    plan.push(
+                        &step,
+                        flavor_name,
+                        State::Error,
+                        format!("the flavor has no disk and `{root_key}` is 0"),
+                    )
+                    .hint = Some(format!(
+                        "set `{root_key}` (GiB) to boot `{role}` nodes from a volume"
+                    ));
+                    continue;
+                }
+                let how = if root_gib > 0 {
+                    format!("root volume {disk} GiB")
+                } else {
+                    format!("disk {disk} GiB")
+                };
+                let s = plan.push(
+                    &step,
+                    flavor_name,
+                    State::Ok,
+                    format!("{vcpus} vCPU, {ram_mib} MiB, {how}"),
+                );
+                s.id = Some(id.clone());
+                root_disks.push((role, flavor_name.clone(), root_key, disk, *ram_mib));
+                let vol = (root_gib > 0).then_some(disk);
+                if role == "controller" {
+                    plan.outputs.controller_root_volume_gib = vol;
+                } else {
+                    plan.outputs.worker_root_volume_gib = vol;
+                }
+            }
+        }
+    }
+
+    // Node image.
+    match &image {
+        None => {
+            plan.push(
+                "image",
+                &image_name,
+                State::Error,
+                "the node image does not exist, and uploading it is not available in this \
+                 build yet (image upload not wired into prepare-cloud)",
+            )
+            .hint = Some(format!(
+                "upload `{image_name}` with `openstack image create` or set `node_image` to an \
+                 existing image"
+            ));
+        }
+        Some(img) if img.status != "active" => {
+            plan.push(
+                "image",
+                &image_name,
+                State::Error,
+                format!("the image is `{}`, not `active`", img.status),
+            )
+            .hint = Some("wait until the upload finishes, then re-run".into());
+        }
+        Some(img) => {
+            let s = plan.push(
+                "image",
+                &image_name,
+                State::Ok,
+                format!(
+                    "active, min_disk {} GiB, min_ram {} MiB",
+                    img.min_disk_gib, img.min_ram_mib
+                ),
+            );
+            s.id = Some(img.id.clone());
+            plan.outputs.image_id = Some(img.id.clone());
+            for (role, flavor_name, root_key, disk, ram) in &root_disks {
+                if *disk < img.min_disk_gib {
+                    plan.push(
+                        &format!("root disk {role}"),
+                        flavor_name,
+                        State::Error,
+                        format!(
+                            "{disk} GiB is smaller than the image's min_disk {} GiB",
+                            img.min_disk_gib
+                        ),
+                    )
+                    .hint = Some(format!(
+                        "set `{root_key}` to at least {} or pick a flavor with a larger disk",
+                        img.min_disk_gib
+                    ));
+                }
+                if *ram < img.min_ram_mib {
+                    plan.push(
+                        &format!("ram {role}"),
+                        flavor_name,
+                        State::Error,
+                        format!(
+                            "{ram} MiB is less than the image's min_ram {} MiB",
+                            img.min_ram_mib
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // External network.
+    let ext = ext?;
+    let list = |nets: &[super::api::Network]| {
+        nets.iter()
+            .map(|n| format!("`{}` ({})", n.name, n.id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chosen: Result<&super::api::Network, (String, String)> = if settings.external.is_empty() {
+        match ext.as_slice() {
+            [one] => Ok(one),
+            [] => Err(("(auto)".into(), "the cloud has no external network".into())),
+            many => Err((
+                "(auto)".into(),
+                format!(
+                    "the cloud has {} external networks: {}; choose one",
+                    many.len(),
+                    list(many)
+                ),
+            )),
+        }
+    } else {
+        ext.iter()
+            .find(|n| n.name == settings.external || n.id == settings.external)
+            .ok_or_else(|| {
+                (
+                    settings.external.clone(),
+                    format!(
+                        "no such external network; the cloud has: {}",
+                        if ext.is_empty() {
+                            "none".into()
+                        } else {
+                            list(&ext)
+                        }
+                    ),
+                )
+            })
+    };
+    match chosen {
+        Ok(n) => {
+            let s = plan.push("external network", &n.name, State::Ok, "router:external");
+            s.id = Some(n.id.clone());
+            plan.outputs.external_network_id = Some(n.id.clone());
+            plan.outputs.external_network_name = Some(n.name.clone());
+        }
+        Err((name, detail)) => {
+            plan.push("external network", &name, State::Error, detail)
+                .hint = Some("set `external` to the name or id of one external network".into());
+        }
+    }
+
+    // Availability zone.
+    let azs = azs?;
+    if settings.availability_zone.is_empty() {
+        plan.push("availability zone", "(any)", State::Skipped, "Nova chooses");
+    } else if azs.contains(&settings.availability_zone) {
+        plan.push(
+            "availability zone",
+            &settings.availability_zone,
+            State::Ok,
+            "available",
+        );
+    } else {
+        plan.push(
+            "availability zone",
+            &settings.availability_zone,
+            State::Error,
+            format!("no such zone; the cloud has: {}", azs.join(", ")),
+        )
+        .hint = Some("set `availability_zone` to one of them, or empty".into());
+    }
+
+    // Load-balancer provider.
+    match providers? {
+        None => {
+            plan.push(
+                "lb provider",
+                "amphora",
+                State::Skipped,
+                "use_ovn_lb_provider: false",
+            );
+        }
+        Some(p) => {
+            let ovn = p.iter().any(|n| n == "ovn");
+            match (settings.use_ovn_lb_provider, ovn) {
+                (OvnLbProvider::True, false) => {
+                    plan.push(
+                        "lb provider",
+                        "ovn",
+                        State::Error,
+                        format!("Octavia has no `ovn` provider (it has: {})", p.join(", ")),
+                    )
+                    .hint = Some("set `use_ovn_lb_provider: auto` or `false`".into());
+                }
+                (_, true) => {
+                    plan.push("lb provider", "ovn", State::Ok, "offered by Octavia");
+                    plan.outputs.lb_provider = Some("ovn".into());
+                }
+                (_, false) => {
+                    plan.push(
+                        "lb provider",
+                        "amphora",
+                        State::Ok,
+                        "no `ovn` provider: default",
+                    );
+                    plan.outputs.lb_provider = Some("amphora".into());
+                }
+            }
+        }
+    }
+
+    // Management cluster egress address.
+    let mgmt = mgmt?;
+    if let Some(c) = &settings.mgmt_egress_cidr {
+        plan.push(
+            "mgmt egress",
+            &c.to_string(),
+            State::Ok,
+            "from `mgmt_egress_cidr`",
+        );
+        plan.outputs.mgmt_egress_cidr = Some(c.to_string());
+    } else if !need_egress {
+        plan.push(
+            "mgmt egress",
+            "-",
+            State::Skipped,
+            "`restrict_kubeapi` is empty",
+        );
+    } else {
+        match mgmt.as_ref().and_then(|s| s.floating_ips.last()) {
+            Some(ip) => {
+                let cidr = if ip.contains(':') {
+                    format!("{ip}/128")
+                } else {
+                    format!("{ip}/32")
+                };
+                plan.push(
+                    "mgmt egress",
+                    &cidr,
+                    State::Ok,
+                    format!("floating IP of `{mgmt_name}`"),
+                );
+                plan.outputs.mgmt_egress_cidr = Some(cidr);
+            }
+            None => {
+                let why = if mgmt.is_some() {
+                    format!("server `{mgmt_name}` has no floating IP")
+                } else {
+                    format!("no server `{mgmt_name}`")
+                };
+                plan.push(
+                    "mgmt egress",
+                    &mgmt_name,
+                    State::Error,
+                    format!("`restrict_kubeapi` is set but the management cluster's egress address is unknown: {why}"),
+                )
+                .hint = Some(
+                    "set `mgmt_egress_cidr` so the allowlist never locks the management cluster out"
+                        .into(),
+                );
+            }
+        }
+    }
+
+    // Application credential.
+    let cred_file = app_credential_file(state);
+    if !has_keystone {
+        plan.push(
+            "app credential",
+            &appcred_name,
+            State::Skipped,
+            "the cloud has no Keystone user (auth type `none`)",
+        );
+    } else {
+        match appcred? {
+            Some(c) if stored_app_credential_id(&cred_file).as_deref() == Some(c.id.as_str()) => {
+                plan.push(
+                    "app credential",
+                    &appcred_name,
+                    State::Ok,
+                    format!("exists, secret in `{}`", cred_file.display()),
+                )
+                .id = Some(c.id.clone());
+                plan.outputs.app_credential_id = Some(c.id);
+                plan.outputs.app_credential_file = Some(cred_file.clone());
+            }
+            Some(c) => {
+                plan.push(
+                    "app credential",
+                    &appcred_name,
+                    State::Create,
+                    format!(
+                        "exists, but its secret is not in `{}`: will be deleted and recreated",
+                        cred_file.display()
+                    ),
+                )
+                .id = Some(c.id.clone());
+                plan.appcred = AppCredPlan::Recreate(c.id);
+            }
+            None => {
+                plan.push(
+                    "app credential",
+                    &appcred_name,
+                    State::Create,
+                    format!(
+                        "restricted, roles {}; secret to `{}`",
+                        APP_CREDENTIAL_ROLES.join(", "),
+                        cred_file.display()
+                    ),
+                );
+                plan.appcred = AppCredPlan::Create;
+            }
+        }
+    }
+
+    // Server groups.
+    let groups = groups?;
+    if settings.anti_affinity {
+        let cp_policy = if settings.soft_anti_affinity_controller {
+            Policy::SoftAntiAffinity
+        } else {
+            Policy::AntiAffinity
+        };
+        for (role, policy) in [
+            (ServerGroupRole::Controller, cp_policy),
+            (ServerGroupRole::Worker, Policy::SoftAntiAffinity),
+        ] {
+            let name = names.server_group(role);
+            let step = match role {
+                ServerGroupRole::Controller => "server-group controller",
+                ServerGroupRole::Worker => "server-group worker",
+            };
+            match groups.iter().find(|g| g.name == name) {
+                Some(g) if g.policy == policy.as_str() => {
+                    plan.push(step, &name, State::Ok, format!("exists, {}", g.policy))
+                        .id = Some(g.id.clone());
+                    match role {
+                        ServerGroupRole::Controller => {
+                            plan.outputs.controller_server_group_id = Some(g.id.clone())
+                        }
+                        ServerGroupRole::Worker => {
+                            plan.outputs.worker_server_group_id = Some(g.id.clone())
+                        }
+                    }
+                }
+                Some(g) => {
+                    plan.push(
+                        step,
+                        &name,
+                        State::Error,
+                        format!(
+                            "exists with policy `{}`, expected `{}`",
+                            g.policy,
+                            policy.as_str()
+                        ),
+                    )
+                    .hint = Some(format!(
+                        "delete server group `{}` when no server uses it, then re-run",
+                        g.id
+                    ));
+                }
+                None => {
+                    plan.push(step, &name, State::Create, policy.as_str());
+                }
+            }
+        }
+    } else {
+        plan.push(
+            "server-groups",
+            "-",
+            State::Skipped,
+            "`anti_affinity` is off",
+        );
+    }
+
+    // Cilium security group.
+    if cilium {
+        match sg? {
+            Some(g) => {
+                let have = api.self_ingress_rules(&g.id).await?;
+                let missing: Vec<String> = CILIUM_RULES
+                    .iter()
+                    .filter(|r| {
+                        !have
+                            .iter()
+                            .any(|(p, port)| p == r.protocol && *port == r.port)
+                    })
+                    .map(|r| format!("{}/{}", r.protocol, r.port))
+                    .collect();
+                let (state, detail) = if missing.is_empty() {
+                    (State::Ok, "exists with its 3 rules".to_string())
+                } else {
+                    (
+                        State::Create,
+                        format!("exists; rules to add: {}", missing.join(", ")),
+                    )
+                };
+                plan.push("security-group cilium", &cilium_name, state, detail)
+                    .id = Some(g.id.clone());
+                plan.outputs.cilium_security_group_id = Some(g.id);
+            }
+            None => {
+                plan.push(
+                    "security-group cilium",
+                    &cilium_name,
+                    State::Create,
+                    "ingress udp/8472, tcp/4240, tcp/4244 from itself",
+                );
+            }
+        }
+    } else {
+        plan.push(
+            "security-group cilium",
+            &cilium_name,
+            State::Skipped,
+            "`use_cilium` is off",
+        );
+    }
+
+    Ok(plan)
+}
+
+/// Executes the `create` steps of a plan without problems, in order: application
+/// credential, server groups, cilium security group and rules. Each is create-or-adopt, so
+/// a re-run after a failure finishes the job.
+///
+/// # Errors
+/// The plan's problems (nothing created), API or transport failures, or the credential
+/// file not being writable.
+pub async fn execute(
+    session: &Session,
+    api: &Api<'_>,
+    settings: &Settings,
+    state: &Path,
+    plan: &mut Plan,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), CloudError> {
+    plan.check()?;
+    let names = ClusterNames::new(settings.prefix.clone(), plan.cluster.clone(), R4_NAMESPACE);
+
+    // Application credential.
+    let appcred_name = names.app_credential();
+    let recreate = match &plan.appcred {
+        AppCredPlan::None => None,
+        AppCredPlan::Create => Some(None),
+        AppCredPlan::Recreate(id) => Some(Some(id.clone())),
+    };
+    if let Some(old) = recreate {
+        if let Some(id) = old {
+            progress(&format!(
+                "deleting application credential `{appcred_name}` (secret unknown)"
+            ));
+            session.delete_app_credential(&id).await?;
+        }
+        progress(&format!("creating application credential `{appcred_name}`"));
+        let (id, secret) = session
+            .create_restricted_app_credential(&appcred_name, APP_CREDENTIAL_ROLES, None)
+            .await?;
+        let file = app_credential_file(state);
+        write_app_credential(state, &file, session, &appcred_name, &id, &secret)?;
+        plan.set(
+            "app credential",
+            State::Created,
+            Some(id.clone()),
+            format!("restricted; secret in `{}`", file.display()),
+        );
+        plan.outputs.app_credential_id = Some(id);
+        plan.outputs.app_credential_file = Some(file);
+    }
+
+    // Server groups.
+    if settings.anti_affinity {
+        let cp_policy = if settings.soft_anti_affinity_controller {
+            Policy::SoftAntiAffinity
+        } else {
+            Policy::AntiAffinity
+        };
+        for (role, policy, step) in [
+            (
+                ServerGroupRole::Controller,
+                cp_policy,
+                "server-group controller",
+            ),
+            (
+                ServerGroupRole::Worker,
+                Policy::SoftAntiAffinity,
+                "server-group worker",
+            ),
+        ] {
+            let name = names.server_group(role);
+            let planned = plan
+                .steps
+                .iter()
+                .any(|s| s.step == step && s.state == State::Create);
+            if !planned {
+                continue;
+            }
+            progress(&format!(
+                "creating server group `{name}` ({})",
+                policy.as_str()
+            ));
+            let (g, created) = api.ensure_server_group(&name, policy).await?;
+            plan.set(
+                step,
+                if created { State::Created } else { State::Ok },
+                Some(g.id.clone()),
+                g.policy.clone(),
+            );
+            match role {
+                ServerGroupRole::Controller => plan.outputs.controller_server_group_id = Some(g.id),
+                ServerGroupRole::Worker => plan.outputs.worker_server_group_id = Some(g.id),
+            }
+        }
+    }
+
+    // Cilium security group and rules.
+    let sg_step = "security-group cilium";
+    if plan
+        .steps
+        .iter()
+        .any(|s| s.step == sg_step && s.state == State::Create)
+    {
+        let name = names.cilium_security_group();
+        progress(&format!("creating security group `{name}` and its rules"));
+        let (g, created) = api
+            .ensure_security_group(&name, &format!("cilium for cluster {}", plan.cluster))
+            .await?;
+        let have = if created {
+            Vec::new()
+        } else {
+            api.self_ingress_rules(&g.id).await?
+        };
+        let mut added = Vec::new();
+        for rule in CILIUM_RULES {
+            if have
+                .iter()
+                .any(|(p, port)| p == rule.protocol && *port == rule.port)
+            {
+                continue;
+            }
+            if api.ensure_self_ingress_rule(&g.id, rule).await? {
+                added.push(format!("{}/{}", rule.protocol, rule.port));
+            }
+        }
+        let detail = if added.is_empty() {
+            "rules present".to_string()
+        } else {
+            format!("rules added: {}", added.join(", "))
+        };
+        plan.set(sg_step, State::Created, Some(g.id.clone()), detail);
+        plan.outputs.cilium_security_group_id = Some(g.id);
+    }
+    plan.dry_run = false;
+    Ok(())
+}
+
+/// Writes the credential as a clouds.yaml-style entry into `file` (0600; `dir` 0700).
+fn write_app_credential(
+    dir: &Path,
+    file: &Path,
+    session: &Session,
+    name: &str,
+    id: &str,
+    secret: &Secret,
+) -> Result<(), CloudError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |what: &str, e: &dyn std::fmt::Display| {
+        CloudError::config(format!("cannot {what} `{}`: {e}", file.display()))
+            .hint("check the permissions of the state directory (`XDG_STATE_HOME`)")
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", &e))?;
+    for d in [Some(dir), dir.parent()].into_iter().flatten() {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io("restrict the directory of", &e))?;
+    }
+    let body = format!(
+        "# Restricted application credential of cluster `{cluster}`, written by \
+         `scs-capi prepare-cloud`. Keep private.\n\
+         cloud: {cloud}\n\
+         application_credential_name: {name}\n\
+         application_credential_id: {id}\n\
+         application_credential_secret: \"{secret}\"\n",
+        cluster = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        cloud = session.cloud_name(),
+        secret = secret.expose(),
+    );
+    crate::fsutil::write_file(file, body.as_bytes(), 0o600).map_err(|e| io("write", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_id_needs_a_secret() {
+        let dir = std::env::temp_dir().join(format!("scs-capi-prep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("appcred.yaml");
+        std::fs::write(&f, "application_credential_id: abc\n").unwrap();
+        assert_eq!(stored_app_credential_id(&f), None);
+        std::fs::write(
+            &f,
+            "application_credential_id: abc\napplication_credential_secret: \"s\"\n",
+        )
+        .unwrap();
+        assert_eq!(stored_app_credential_id(&f).as_deref(), Some("abc"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
