@@ -147,6 +147,17 @@ impl<'s> Api<'s> {
             .map_err(|f| self.fail(f, what))
     }
 
+    /// Sends one request (retried per the policy; POSTs are not) and parses its JSON body.
+    async fn call_json<E>(&self, ep: E, what: &str) -> Result<Value, CloudError>
+    where
+        E: RestEndpoint + Sync + Send,
+    {
+        self.call(ep, what, false)
+            .await?
+            .json()
+            .map_err(|e| self.bad_body(what, e))
+    }
+
     async fn call_raw<E>(&self, ep: E, retry_post: bool) -> Result<Reply, ApiFailure>
     where
         E: RestEndpoint + Sync + Send,
@@ -190,11 +201,7 @@ impl<'s> Api<'s> {
         let mut marker: Option<String> = None;
         loop {
             let ep = build(marker.clone()).map_err(|e| self.builder_error(what, e))?;
-            let v = self
-                .call(ep, what, false)
-                .await?
-                .json()
-                .map_err(|e| self.bad_body(what, e))?;
+            let v = self.call_json(ep, what).await?;
             let items = match v.get(key) {
                 Some(Value::Array(a)) => a.clone(),
                 _ => return Err(self.bad_body(what, format!("no `{key}` list"))),
@@ -304,11 +311,7 @@ impl<'s> Api<'s> {
         let ep = az_list::Request::builder()
             .build()
             .map_err(|e| self.builder_error(what, e))?;
-        let v = self
-            .call(ep, what, false)
-            .await?
-            .json()
-            .map_err(|e| self.bad_body(what, e))?;
+        let v = self.call_json(ep, what).await?;
         Ok(v.get("availabilityZoneInfo")
             .and_then(Value::as_array)
             .into_iter()
@@ -328,11 +331,7 @@ impl<'s> Api<'s> {
         let ep = provider_list::Request::builder()
             .build()
             .map_err(|e| self.builder_error(what, e))?;
-        let v = self
-            .call(ep, what, false)
-            .await?
-            .json()
-            .map_err(|e| self.bad_body(what, e))?;
+        let v = self.call_json(ep, what).await?;
         Ok(v.get("providers")
             .and_then(Value::as_array)
             .into_iter()
@@ -368,11 +367,7 @@ impl<'s> Api<'s> {
                 .offset(offset)
                 .build()
                 .map_err(|e| self.builder_error(what, e))?;
-            let v = self
-                .call(ep, what, false)
-                .await?
-                .json()
-                .map_err(|e| self.bad_body(what, e))?;
+            let v = self.call_json(ep, what).await?;
             let page = v
                 .get("server_groups")
                 .and_then(Value::as_array)
@@ -510,11 +505,7 @@ impl<'s> Api<'s> {
             .security_group(body)
             .build()
             .map_err(|e| self.builder_error(&what, e))?;
-        let v = self
-            .call(ep, &what, false)
-            .await?
-            .json()
-            .map_err(|e| self.bad_body(&what, e))?;
+        let v = self.call_json(ep, &what).await?;
         let g = v
             .get("security_group")
             .ok_or_else(|| self.bad_body(&what, "no `security_group`"))?;
