@@ -1193,19 +1193,7 @@ fn glance_v2(base: &str) -> String {
 fn glance_message(body: &str) -> String {
     // webob repeats the status in <title> and <h1>; the message follows them.
     let body = body.split_once("</h1>").map_or(body, |(_, m)| m);
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in body.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                text.push(' ');
-            }
-            _ if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
+    let text = crate::cloud::retry::strip_tags(body);
     let msg = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if msg.chars().count() > 300 {
         format!("{}...", msg.chars().take(300).collect::<String>())

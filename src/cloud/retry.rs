@@ -308,7 +308,8 @@ fn json_message(v: &Value) -> Option<String> {
         .map(String::from)
 }
 
-fn strip_tags(s: &str) -> String {
+/// The text of an HTML error page (tags become spaces), as Glance and proxies send them.
+pub(crate) fn strip_tags(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut in_tag = false;
     for c in s.chars() {
