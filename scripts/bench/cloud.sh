@@ -32,9 +32,11 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_fake NAME -> writes $work/NAME/clouds.yaml (cloud `fake`)
+# start_fake NAME STYLE -> writes $work/NAME/clouds.yaml (cloud `fake`). STYLE `versioned`
+# points the overrides at versioned URLs (openstack_sdk does not discover versions below
+# an override); `discover` gives the service roots, as openstacksdk/the CLI expect them.
 start_fake() {
-  local d=$work/$1 port
+  local d=$work/$1 style=$2 port v2=/v2 v20=/v2.0
   mkdir -p "$d"
   port=$(free_port)
   "$target/release/fake-openstack" --port "$port" --seed demo --ovn >"$d/fake.out" 2>&1 &
@@ -44,6 +46,7 @@ start_fake() {
     sleep 0.05
   done
   local b=http://127.0.0.1:$port
+  if [[ "$style" == discover ]]; then v2="" v20=""; fi
   cat >"$d/clouds.yaml" <<EOF
 clouds:
   fake:
@@ -51,16 +54,16 @@ clouds:
     region_name: RegionOne
     identity_endpoint_override: $b/identity
     compute_endpoint_override: $b/compute/v2.1
-    network_endpoint_override: $b/network/v2.0
-    image_endpoint_override: $b/image/v2
-    load_balancer_endpoint_override: $b/load-balancer/v2
+    network_endpoint_override: $b/network$v20
+    image_endpoint_override: $b/image$v2
+    load_balancer_endpoint_override: $b/load-balancer$v2
 EOF
 }
 
 now() { date +%s.%N; }
 
 # --- ours
-start_fake ours
+start_fake ours versioned
 cat >"$work/bench.yaml" <<EOF
 cluster_name: bench
 cloud_provider: fake
@@ -83,7 +86,7 @@ ours=$(echo "$t1 - $t0" | bc -l)
 cat "$work/ours.out" >&2
 
 # --- openstackclient, sequential, against a fresh fake
-start_fake osc
+start_fake osc discover
 export OS_CLIENT_CONFIG_FILE=$work/osc/clouds.yaml OS_CLOUD=fake
 o() { "$osc" "$@" >/dev/null; }
 t0=$(now)

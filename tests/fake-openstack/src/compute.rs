@@ -4,7 +4,7 @@
 //! microversion negotiation from `OpenStack-API-Version: compute X` or
 //! `X-OpenStack-Nova-API-Version` (`latest` = max; out of range -> 406, malformed -> 400),
 //! echoed on every response with `Vary`; flavors (`/flavors`, `/flavors/detail`,
-//! `/flavors/{id}`, `/flavors/{id}/os-extra-specs`, `limit`/`marker` + `flavors_links`);
+//! `/flavors/{id}`, `/flavors/{id}/os-extra_specs`, `limit`/`marker` + `flavors_links`);
 //! server groups (create/list/show/delete; >= 2.64 `policy` + `rules`, 2.15-2.63 a
 //! one-element `policies` list that may be soft-*, < 2.15 soft-* rejected with 400, body
 //! shape per microversion; list `limit`/`offset`); servers (`/servers`, `/servers/detail`
@@ -159,7 +159,7 @@ async fn route(inner: &Inner, r: Req, mv: (u32, u32)) -> Response {
                 None => error(404, &format!("Flavor {id} could not be found.")),
             }
         }
-        (Method::GET, ["flavors", id, "os-extra-specs"]) => {
+        (Method::GET, ["flavors", id, "os-extra_specs"]) => {
             let s = inner.state.lock().unwrap();
             match s.get("flavors", id) {
                 Some(f) => json_resp(200, &json!({"extra_specs": f["extra_specs"]})),
