@@ -565,7 +565,7 @@ impl Source {
             .map_err(|e| {
                 fail(format!(
                     "cannot download the node image from `{url}`: {}",
-                    error_chain(&e)
+                    crate::cloud::retry::transport_message(&e)
                 ))
                 .hint("check the URL in `node_image_url` and that it is reachable from here")
                 .source(e)
@@ -599,7 +599,7 @@ impl Source {
             } else {
                 std::io::ErrorKind::Other
             };
-            std::io::Error::new(kind, error_chain(&e))
+            std::io::Error::new(kind, crate::cloud::retry::transport_message(&e))
         });
         Ok(Source {
             display: url.to_string(),
@@ -753,21 +753,6 @@ fn verified_stream(inner: ByteStream, expected: String, t: Arc<Transfer>) -> Byt
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// `e` and its causes, `: `-joined (reqwest's top-level message alone says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 // ---------------------------------------------------------------------------------------
@@ -995,7 +980,7 @@ impl Glance<'_> {
                         "uploading image `{}` to `{url}` failed after {}: {}",
                         spec.name,
                         human_bytes(sent),
-                        error_chain(&e)
+                        crate::cloud::retry::transport_message(&e)
                     ),
                 )
                 .source(e));
@@ -1155,7 +1140,7 @@ impl Glance<'_> {
             ApiError::OpenStackUnrecognized { status, obj, .. } => {
                 format!("{status}: {}", glance_message(&obj.to_string()))
             }
-            other => error_chain(other),
+            other => crate::cloud::retry::transport_message(other),
         };
         let kind = match (&e, status) {
             (ApiError::Catalog { .. }, _) => CloudErrorKind::Catalog,

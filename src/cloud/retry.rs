@@ -262,8 +262,9 @@ where
     })
 }
 
-/// A transport error's text, without anything that could carry a secret.
-fn transport_message<E: std::error::Error>(e: &E) -> String {
+/// An error's text with its causes, `: `-joined, repeats dropped; nothing in it carries a
+/// secret (transport errors name URLs without tokens).
+pub(crate) fn transport_message(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
