@@ -16,6 +16,10 @@ use crate::error::{Diagnostic, Location};
 /// Prefix of the environment variables that override settings.
 pub const ENV_PREFIX: &str = "SCS_CAPI_";
 
+/// Variables with [`ENV_PREFIX`] that steer the tool itself rather than override a
+/// setting; the settings layer skips them instead of calling them unknown keys.
+pub const TOOL_ENV_VARS: &[&str] = &["SCS_CAPI_NO_PROGRESS"];
+
 /// Which layer a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LayerKind {
@@ -334,7 +338,7 @@ pub fn read_env<'a>(
     let mut diags = Vec::new();
     let mut vars: Vec<_> = vars
         .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !TOOL_ENV_VARS.contains(k))
         .collect();
     vars.sort();
     for (var, raw) in vars {
@@ -504,7 +508,11 @@ mod tests {
 
     #[test]
     fn env_values_are_typed_and_located_by_variable() {
-        let (layer, diags) = read_env([("SCS_CAPI_WORKER_COUNT", "many"), ("SCS_CAPI_NOPE", "1")]);
+        let (layer, diags) = read_env([
+            ("SCS_CAPI_WORKER_COUNT", "many"),
+            ("SCS_CAPI_NOPE", "1"),
+            ("SCS_CAPI_NO_PROGRESS", "1"),
+        ]);
         assert!(layer.entries.is_empty());
         assert_eq!(diags.len(), 2);
         assert!(
