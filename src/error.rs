@@ -146,6 +146,9 @@ pub enum Error {
     /// OpenStack configuration, authentication or API failure (exit 2).
     #[error(transparent)]
     Cloud(#[from] crate::cloud::CloudError),
+    /// An addon manifest could not be fetched, verified or understood (exit 2).
+    #[error(transparent)]
+    Addon(#[from] crate::addons::AddonError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -187,6 +190,7 @@ pub fn report(err: &Error, out: &mut dyn std::io::Write) {
     let hint = match err {
         Error::Usage { hint, .. } => hint.as_deref(),
         Error::Cloud(e) => e.hint.as_deref(),
+        Error::Addon(e) => e.hint.as_deref(),
         _ => None,
     };
     if let Some(hint) = hint {

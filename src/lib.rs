@@ -4,6 +4,7 @@
 //! Data flows one way: [`settings`] -> [`render`] -> commands. `main.rs` only parses the
 //! command line and calls [`run`].
 
+pub mod addons;
 pub mod cli;
 pub mod cloud;
 pub mod commands;
