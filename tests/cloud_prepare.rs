@@ -333,7 +333,10 @@ fn problems_are_reported_before_anything_is_created() {
     let o = env.run(&f, &[]);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("root disk controller") && err.contains("min_disk 40"), "{err}");
+    assert!(
+        err.contains("root disk controller") && err.contains("min_disk 40"),
+        "{err}"
+    );
     assert!(!err.contains("root disk worker"), "{err}");
     assert_eq!(env.mutations(), Vec::<String>::new());
 

@@ -274,7 +274,10 @@ fn missing_image_is_converted_uploaded_and_rendered() {
     let f = env.settings("imgc", "node.qcow2", "restrict_kubeapi: [10.1.0.0/16]\n");
 
     // The plan says what will happen and does nothing.
-    let o = env.run(&f, &["--dry-run", "--output", "json", "--render-out", "out"]);
+    let o = env.run(
+        &f,
+        &["--dry-run", "--output", "json", "--render-out", "out"],
+    );
     assert_exit(&o, 0);
     assert_eq!(env.mutations(), Vec::<String>::new());
     let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -335,12 +338,18 @@ fn missing_image_is_converted_uploaded_and_rendered() {
                 && d["metadata"]["name"].as_str().unwrap().contains("-md-0-")
         })
         .unwrap();
-    assert_eq!(worker["spec"]["template"]["spec"]["rootVolume"]["sizeGiB"], 5);
+    assert_eq!(
+        worker["spec"]["template"]["spec"]["rootVolume"]["sizeGiB"],
+        5
+    );
     let cp = docs
         .iter()
         .find(|d| {
             d["kind"] == "OpenStackMachineTemplate"
-                && d["metadata"]["name"].as_str().unwrap().contains("-control-plane-")
+                && d["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .contains("-control-plane-")
         })
         .unwrap();
     assert!(cp["spec"]["template"]["spec"].get("rootVolume").is_none());
@@ -357,7 +366,9 @@ fn missing_image_is_converted_uploaded_and_rendered() {
         osc["spec"]["externalNetwork"]["id"],
         result["outputs"]["external_network_id"]
     );
-    let sg = result["outputs"]["worker_server_group_id"].as_str().unwrap();
+    let sg = result["outputs"]["worker_server_group_id"]
+        .as_str()
+        .unwrap();
     assert_eq!(worker["spec"]["template"]["spec"]["serverGroup"]["id"], sg);
     // No Keystone here: no credential, so no cloud.conf and an empty Secret.
     assert!(!env.path("out/cloud.conf").exists());
@@ -397,9 +408,7 @@ fn qcow2_is_streamed_as_is_and_a_wrong_checksum_activates_nothing() {
     assert!(env.images().is_empty(), "the failed image is deleted");
     // The image goes first: nothing else was created.
     assert!(
-        env.mutations()
-            .iter()
-            .all(|m| m.contains("/image/")),
+        env.mutations().iter().all(|m| m.contains("/image/")),
         "{:?}",
         env.mutations()
     );
@@ -414,7 +423,11 @@ fn qcow2_is_streamed_as_is_and_a_wrong_checksum_activates_nothing() {
     assert_eq!(images[0]["status"], "active");
     assert_eq!(
         images[0]["size"],
-        json!(std::fs::metadata(env.path("files/plain.qcow2")).unwrap().len())
+        json!(
+            std::fs::metadata(env.path("files/plain.qcow2"))
+                .unwrap()
+                .len()
+        )
     );
     assert_eq!(images[0]["min_disk"], 1, "from the qcow2 header");
 }
@@ -432,7 +445,8 @@ fn wrong_sha_in_raw_mode_creates_nothing_at_all() {
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains(&format!("expected `{}`", "ab".repeat(32))) && err.contains("nothing was uploaded"),
+        err.contains(&format!("expected `{}`", "ab".repeat(32)))
+            && err.contains("nothing was uploaded"),
         "{err}"
     );
     assert!(err.contains("hint:"), "{err}");

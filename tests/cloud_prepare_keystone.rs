@@ -204,7 +204,10 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
         let p = out_dir.join(name);
         assert_eq!(mode(&p), m, "{name}");
         let body = std::fs::read_to_string(&p).unwrap();
-        assert!(!body.contains(DEMO_PW), "the caller's password is in {name}");
+        assert!(
+            !body.contains(DEMO_PW),
+            "the caller's password is in {name}"
+        );
         assert!(!body.contains("username"), "{name}: {body}");
     }
     let conf = std::fs::read_to_string(out_dir.join("cloud.conf")).unwrap();
@@ -231,13 +234,18 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
     let entry = &clouds["clouds"]["ks"];
     assert_eq!(entry["auth_type"], "v3applicationcredential", "{clouds}");
     assert_eq!(entry["auth"]["application_credential_id"], id.as_str());
-    assert_eq!(entry["auth"]["application_credential_secret"], secret.as_str());
+    assert_eq!(
+        entry["auth"]["application_credential_secret"],
+        secret.as_str()
+    );
     assert!(entry["auth"].get("password").is_none(), "{clouds}");
     // Keystone accepts exactly what the Secret holds.
     let (status, body) = app_credential_login(
         ks.port,
         entry["auth"]["application_credential_id"].as_str().unwrap(),
-        entry["auth"]["application_credential_secret"].as_str().unwrap(),
+        entry["auth"]["application_credential_secret"]
+            .as_str()
+            .unwrap(),
     );
     assert_eq!(status, 201, "{body}");
 

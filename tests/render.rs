@@ -441,7 +441,9 @@ fn test_facts() -> render::CloudFacts {
             region: Some("RegionOne".into()),
             interface: "public".into(),
             project_id: Some("fedcba9876543210fedcba9876543210".into()),
-            cacert_pem: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
+            cacert_pem: Some(
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+            ),
         }),
         controller_server_group_id: Some("11111111-2222-4333-8444-555555555555".into()),
         worker_server_group_id: Some("66666666-7777-4888-9999-000000000000".into()),
@@ -466,7 +468,11 @@ fn cloud_settings() -> settings::Settings {
     s
 }
 
-fn render_with(s: &settings::Settings, profile: Profile, facts: render::CloudFacts) -> render::Rendered {
+fn render_with(
+    s: &settings::Settings,
+    profile: Profile,
+    facts: render::CloudFacts,
+) -> render::Rendered {
     Renderer::new(None)
         .expect("templates")
         .render(
@@ -518,8 +524,14 @@ fn cloud_facts_reach_every_object_and_validate_against_the_crds() {
             Profile::Default => {
                 assert_eq!(cp["rootVolume"]["sizeGiB"], 25, "[{pname}] {cp}");
                 assert_eq!(wk["rootVolume"]["sizeGiB"], 45);
-                assert_eq!(cp["serverGroup"]["id"], "11111111-2222-4333-8444-555555555555");
-                assert_eq!(wk["serverGroup"]["id"], "66666666-7777-4888-9999-000000000000");
+                assert_eq!(
+                    cp["serverGroup"]["id"],
+                    "11111111-2222-4333-8444-555555555555"
+                );
+                assert_eq!(
+                    wk["serverGroup"]["id"],
+                    "66666666-7777-4888-9999-000000000000"
+                );
             }
             Profile::R4 => {
                 assert_eq!(cp["rootVolume"]["diskSize"], 25, "[{pname}] {cp}");
@@ -530,7 +542,10 @@ fn cloud_facts_reach_every_object_and_validate_against_the_crds() {
         }
 
         // The management cluster's egress address leads the allowlist; external network by id.
-        let osc = &docs.iter().find(|d| d["kind"] == "OpenStackCluster").unwrap()["spec"];
+        let osc = &docs
+            .iter()
+            .find(|d| d["kind"] == "OpenStackCluster")
+            .unwrap()["spec"];
         let (cidrs, ext) = match profile {
             Profile::Default => (
                 &osc["apiServerLoadBalancer"]["allowedCIDRs"],
@@ -541,7 +556,10 @@ fn cloud_facts_reach_every_object_and_validate_against_the_crds() {
                 &osc["externalNetworkId"],
             ),
         };
-        assert_eq!(cidrs, &serde_json::json!(["198.51.100.7/32", "10.1.0.0/16"]));
+        assert_eq!(
+            cidrs,
+            &serde_json::json!(["198.51.100.7/32", "10.1.0.0/16"])
+        );
         assert_eq!(ext, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
 
         // The cloud-config Secret carries the cluster's credential, and only that.
@@ -551,20 +569,43 @@ fn cloud_facts_reach_every_object_and_validate_against_the_crds() {
         let cloud = &parsed["clouds"][s.cloud_provider.as_str()];
         assert_eq!(cloud["auth_type"], "v3applicationcredential", "{clouds}");
         assert_eq!(cloud["auth"]["application_credential_id"], TEST_CRED_ID);
-        assert_eq!(cloud["auth"]["application_credential_secret"], TEST_CRED_SECRET);
+        assert_eq!(
+            cloud["auth"]["application_credential_secret"],
+            TEST_CRED_SECRET
+        );
         assert_eq!(cloud["region_name"], "RegionOne");
-        assert!(!clouds.contains("password") && !clouds.contains("username"), "{clouds}");
+        assert!(
+            !clouds.contains("password") && !clouds.contains("username"),
+            "{clouds}"
+        );
         assert!(b64_decode(&secret["data"]["cacert"]).starts_with("-----BEGIN CERTIFICATE-----"));
 
         // cloud.conf for OCCM/CSI with the same credential; every file with it is private.
         let conf = r.cloud_conf.as_deref().expect("cloud.conf");
-        assert!(conf.contains(&format!("application-credential-id={TEST_CRED_ID}\n")), "{conf}");
+        assert!(
+            conf.contains(&format!("application-credential-id={TEST_CRED_ID}\n")),
+            "{conf}"
+        );
         assert!(!conf.contains("lb-provider"), "{conf}");
         assert!(r.has_secrets);
-        assert!(r.clusterctl_yaml.contains("OPENSTACK_CLOUD_YAML_B64: "), "{}", r.clusterctl_yaml);
-        assert!(r.clusterctl_yaml.contains("OPENSTACK_SRVGRP_WORKER: 66666666"));
-        assert!(r.clusterctl_yaml.contains("CONTROL_PLANE_ROOT_DISKSIZE: 25"));
-        assert!(r.notes.iter().all(|n| !n.contains("cloud-config")), "{:?}", r.notes);
+        assert!(
+            r.clusterctl_yaml.contains("OPENSTACK_CLOUD_YAML_B64: "),
+            "{}",
+            r.clusterctl_yaml
+        );
+        assert!(
+            r.clusterctl_yaml
+                .contains("OPENSTACK_SRVGRP_WORKER: 66666666")
+        );
+        assert!(
+            r.clusterctl_yaml
+                .contains("CONTROL_PLANE_ROOT_DISKSIZE: 25")
+        );
+        assert!(
+            r.notes.iter().all(|n| !n.contains("cloud-config")),
+            "{:?}",
+            r.notes
+        );
         // clusterctl gets the same manifests from the template and clusterctl.yaml.
         assert_eq!(
             expand_like_clusterctl(&r.cluster_template, &r.clusterctl_yaml, &HashMap::new()),
@@ -581,7 +622,10 @@ fn credential_files_snapshot() {
     let r = render_with(&cloud_settings(), Profile::Default, test_facts());
     let docs = documents(&r.manifests);
     let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
-    insta::assert_snapshot!("facts_clouds_yaml", b64_decode(&secret["data"]["clouds.yaml"]));
+    insta::assert_snapshot!(
+        "facts_clouds_yaml",
+        b64_decode(&secret["data"]["clouds.yaml"])
+    );
     insta::assert_snapshot!("facts_cloud_conf", r.cloud_conf.unwrap());
 }
 
@@ -598,7 +642,10 @@ fn settings_win_over_computed_root_volumes_and_ovn_follows_the_cloud() {
     let docs = documents(&r.manifests);
     let wk = &machine_template(&docs, "-md-0-")["spec"]["template"]["spec"];
     assert_eq!(wk["rootVolume"]["sizeGiB"], 60);
-    let osc = &docs.iter().find(|d| d["kind"] == "OpenStackCluster").unwrap()["spec"];
+    let osc = &docs
+        .iter()
+        .find(|d| d["kind"] == "OpenStackCluster")
+        .unwrap()["spec"];
     assert_eq!(
         osc["apiServerLoadBalancer"]["allowedCIDRs"],
         serde_json::json!(["203.0.113.5/32"])
@@ -627,7 +674,9 @@ fn without_facts_nothing_is_invented() {
         let cp = &machine_template(&docs, "-control-plane-")["spec"]["template"]["spec"];
         assert!(cp.get("rootVolume").is_none(), "{cp}");
         assert!(
-            r.notes.iter().any(|n| n.contains("cloud-config` Secret is empty")),
+            r.notes
+                .iter()
+                .any(|n| n.contains("cloud-config` Secret is empty")),
             "{:?}",
             r.notes
         );

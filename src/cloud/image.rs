@@ -563,7 +563,10 @@ impl Source {
             .map_err(|e| fail(format!("cannot set up an HTTP client for `{url}`")).source(e))?;
         let mut req = client.get(url);
         if let Some(len) = head {
-            req = req.header(reqwest::header::RANGE, format!("bytes=0-{}", len.max(1) - 1));
+            req = req.header(
+                reqwest::header::RANGE,
+                format!("bytes=0-{}", len.max(1) - 1),
+            );
         }
         let resp = tokio::time::timeout(t.connect + t.stall, req.send())
             .await

@@ -142,8 +142,20 @@ pub async fn download_and_convert(
     std::fs::create_dir_all(dir).map_err(|e| io_err("create", dir, e))?;
     let stem: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
+    for stale in remove_stale(dir, &stem) {
+        progress.message(&format!(
+            "removed `{}`, left by an interrupted run",
+            stale.display()
+        ));
+    }
     let qcow2 = dir.join(format!("{stem}.{}.qcow2", std::process::id()));
     let raw = dir.join(format!("{stem}.{}.raw", std::process::id()));
     let mut files = TempFiles::default();
@@ -227,13 +239,20 @@ pub async fn download_and_convert(
     progress.start_bytes(&format!("converting `{name}` to raw"), Some(total));
     let converted = {
         let (qcow2, raw) = (qcow2.clone(), raw.clone());
-        with_ticks(move |done| qemu_img_convert(&qcow2, &raw, total, &done), progress).await
+        with_ticks(
+            move |done| qemu_img_convert(&qcow2, &raw, total, &done),
+            progress,
+        )
+        .await
     };
     if let Err(e) = converted {
         progress.finish("conversion failed");
         return Err(e);
     }
-    progress.finish(&format!("converted to raw ({} virtual)", human_bytes(total)));
+    progress.finish(&format!(
+        "converted to raw ({} virtual)",
+        human_bytes(total)
+    ));
     let _ = std::fs::remove_file(&qcow2);
 
     // 4. Hash the raw file.
@@ -257,6 +276,32 @@ pub async fn download_and_convert(
         modified,
         _files: files,
     })
+}
+
+/// Removes `<stem>.<pid>.qcow2|raw` files in `dir` whose process is gone (a run killed
+/// before it could clean up; the files can be as large as the virtual disk). Returns them.
+fn remove_stale(dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(stem).and_then(|r| r.strip_prefix('.')) else {
+            continue;
+        };
+        let Some((pid, ext)) = rest.split_once('.') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let running = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if matches!(ext, "qcow2" | "raw") && !running && std::fs::remove_file(e.path()).is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed
 }
 
 /// Runs `work` on the blocking pool; while it runs, the bytes it stores in the counter go
@@ -301,8 +346,9 @@ fn qemu_img(args: &[&std::ffi::OsStr]) -> Command {
 }
 
 fn qemu_failed(what: &str, detail: &str) -> CloudError {
-    CloudError::config(format!("`{QEMU_IMG} {what}` failed: {}", detail.trim()))
-        .hint("check free space in the cache directory (`XDG_CACHE_HOME`) and the qemu-img installation")
+    CloudError::config(format!("`{QEMU_IMG} {what}` failed: {}", detail.trim())).hint(
+        "check free space in the cache directory (`XDG_CACHE_HOME`) and the qemu-img installation",
+    )
 }
 
 fn qemu_img_info(path: &Path) -> Result<QemuInfo, CloudError> {
@@ -420,6 +466,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stale_files_of_dead_runs_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = 4_000_000_000u32; // above any pid_max
+        let ours = std::process::id();
+        for name in [
+            format!("img.{dead}.qcow2"),
+            format!("img.{dead}.raw"),
+            format!("img.{ours}.raw"),
+            format!("img2.{dead}.raw"),
+            format!("img.{dead}.txt"),
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let mut removed: Vec<String> = remove_stale(dir.path(), "img")
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        assert_eq!(
+            removed,
+            [format!("img.{dead}.qcow2"), format!("img.{dead}.raw")]
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
+
+    #[test]
     fn qemu_output_parsing() {
         assert_eq!(parse_percent(b"    (12.34/100%)"), Some(12.34));
         assert_eq!(parse_percent(b"(100.00/100%)"), Some(100.0));
@@ -435,7 +507,10 @@ mod tests {
             })
         );
         let backed = br#"{"virtual-size": 1, "format": "qcow2", "backing-filename": "/etc/x"}"#;
-        assert_eq!(parse_info(backed).unwrap().backing.as_deref(), Some("/etc/x"));
+        assert_eq!(
+            parse_info(backed).unwrap().backing.as_deref(),
+            Some("/etc/x")
+        );
         assert_eq!(parse_info(b"{}"), None);
     }
 }

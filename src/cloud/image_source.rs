@@ -37,7 +37,8 @@ use super::{CloudError, CloudErrorKind};
 use crate::settings::{NodeOs, Settings};
 
 /// Base URL of OSISM's node images (see the module doc).
-pub const OSISM_IMAGES: &str = "https://nbg1.your-objectstorage.com/osism/openstack-k8s-capi-images";
+pub const OSISM_IMAGES: &str =
+    "https://nbg1.your-objectstorage.com/osism/openstack-k8s-capi-images";
 
 /// Largest checksum file read (they hold one line).
 const CHECKSUM_MAX: usize = 64 * 1024;
@@ -215,14 +216,13 @@ fn file_name(url: &str) -> &str {
 }
 
 /// The checksum file's text; `None` when it does not exist (404 or no such file).
-async fn read_checksum_file(
-    file: &str,
-    t: &ImageTimeouts,
-) -> Result<Option<String>, CloudError> {
+async fn read_checksum_file(file: &str, t: &ImageTimeouts) -> Result<Option<String>, CloudError> {
     if !image::is_url(file) {
         let path = Path::new(file.strip_prefix("file://").unwrap_or(file));
         return match std::fs::read(path) {
-            Ok(b) => Ok(Some(String::from_utf8_lossy(&b[..b.len().min(CHECKSUM_MAX)]).into())),
+            Ok(b) => Ok(Some(
+                String::from_utf8_lossy(&b[..b.len().min(CHECKSUM_MAX)]).into(),
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(CloudError::config(format!("cannot read `{file}`: {e}")).source(e)),
         };
@@ -313,9 +313,10 @@ mod tests {
             "https://nbg1.your-objectstorage.com/osism/openstack-k8s-capi-images/\
              ubuntu-2204-kube-v1.30/ubuntu-2204-kube-v1.30.4.qcow2"
         );
-        assert!(default_url(NodeOs::Ubuntu2004, "v1.25.16").ends_with(
-            "/ubuntu-2004-kube-v1.25/ubuntu-2004-kube-v1.25.16.qcow2"
-        ));
+        assert!(
+            default_url(NodeOs::Ubuntu2004, "v1.25.16")
+                .ends_with("/ubuntu-2004-kube-v1.25/ubuntu-2004-kube-v1.25.16.qcow2")
+        );
     }
 
     #[test]
@@ -323,7 +324,10 @@ mod tests {
         let h = "a".repeat(64);
         let other = "b".repeat(64);
         let name = "ubuntu-2204-kube-v1.30.4.qcow2";
-        assert_eq!(parse_checksum(&format!("{h}  {name}\n"), name), Some(h.clone()));
+        assert_eq!(
+            parse_checksum(&format!("{h}  {name}\n"), name),
+            Some(h.clone())
+        );
         assert_eq!(
             parse_checksum(&format!("{other}  x.qcow2\n{h} *./{name}\n"), name),
             Some(h.clone())

@@ -155,7 +155,8 @@ pub fn run(
         let _ = writeln!(err, "dry run: nothing was changed");
         return Ok(());
     }
-    if let (Some(dir), Some(renderer), Some(cloud_facts)) = (&args.render_out, renderer, cloud_facts)
+    if let (Some(dir), Some(renderer), Some(cloud_facts)) =
+        (&args.render_out, renderer, cloud_facts)
     {
         let opts = render::Options {
             profile: args.profile,

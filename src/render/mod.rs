@@ -144,7 +144,7 @@ impl Renderer {
         }
         if facts.credential.is_none() {
             notes.push(format!(
-                "no cloud credential: the `{}-cloud-config` Secret is empty; `scs-capi prepare-cloud --render-out DIR` renders it with the cluster's own application credential",
+                "no application credential: the `{}-cloud-config` Secret is empty and no cloud.conf is written; `scs-capi prepare-cloud --render-out DIR` renders them with the cluster's own credential (needs Keystone)",
                 settings.name()
             ));
         }

@@ -141,7 +141,10 @@ mod tests {
 
     #[test]
     fn gcfg_values_are_quoted_only_when_needed() {
-        assert_eq!(gcfg_value("https://keystone:5000/v3"), "https://keystone:5000/v3");
+        assert_eq!(
+            gcfg_value("https://keystone:5000/v3"),
+            "https://keystone:5000/v3"
+        );
         assert_eq!(gcfg_value("a;b"), "\"a;b\"");
         assert_eq!(gcfg_value("q\"x\\y"), "\"q\\\"x\\\\y\"");
         assert_eq!(gcfg_value(" lead"), "\" lead\"");
