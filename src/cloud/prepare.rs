@@ -1108,9 +1108,9 @@ mod tests {
         assert_eq!(root_volume_gib(Some(40), 4096), 40);
         assert_eq!(root_volume_gib(Some(20), 512 * 1024), 125);
         assert_eq!(root_volume_gib(Some(200), 4096), 200);
-        // Unknown image size: R5's 20.
-        assert_eq!(root_volume_gib(None, 8192), 20);
-        assert_eq!(root_volume_gib(Some(0), 8192), 20);
+        // Unknown image size counts as R5's 20: 20 + 2 + 4 = 26 -> 25.
+        assert_eq!(root_volume_gib(None, 8192), 25);
+        assert_eq!(root_volume_gib(Some(0), 8192), 25);
         // RAM rounds as R5's `(RAM+64)/1024`.
         assert_eq!(root_volume_gib(Some(23), 8 * 1024 - 64), 25);
     }
