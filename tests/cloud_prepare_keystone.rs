@@ -1,7 +1,9 @@
 //! `scs-capi prepare-cloud` through a real Keystone (password auth from clouds.yaml) whose
 //! catalog points at the fake OpenStack: the restricted per-cluster application credential
-//! is created, its secret lands only in the state dir (file 0600, directory 0700), a
-//! re-run adopts it, and a credential whose secret was lost is replaced.
+//! is created, its secret lands only in the state dir (file 0600, directory 0700) and, with
+//! `--render-out`, in the rendered cloud-config Secret and cloud.conf (0600, never the
+//! caller's password), a re-run adopts it, and a credential whose secret was lost is
+//! replaced.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -171,6 +173,81 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
     let (status, body) = app_credential_login(ks.port, &id, &secret);
     assert_eq!(status, 201, "{body}");
     assert!(body.contains("\"restricted\": true"), "{body}");
+
+    // `--render-out`: the cloud-config Secret and cloud.conf carry this credential (never
+    // the caller's password), in private files.
+    let out_dir = work.path().join("out");
+    let rendered = Command::cargo_bin("scs-capi")
+        .unwrap()
+        .args(["prepare-cloud", "-f"])
+        .arg(&settings)
+        .arg("--render-out")
+        .arg(&out_dir)
+        .current_dir(work.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("OS_CLIENT_CONFIG_FILE", work.path().join("clouds.yaml"))
+        .env("NO_COLOR", "1")
+        .timeout(Duration::from_secs(180))
+        .output()
+        .unwrap();
+    assert_eq!(rendered.status.code(), Some(0), "{}", text(&rendered));
+    assert!(!text(&rendered).contains(&secret), "secret printed");
+    for (name, m) in [
+        ("clusterctl.yaml", 0o600),
+        ("kc-config.yaml", 0o600),
+        ("cloud.conf", 0o600),
+        ("cluster-template.yaml", 0o644),
+    ] {
+        let p = out_dir.join(name);
+        assert_eq!(mode(&p), m, "{name}");
+        let body = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            !body.contains(DEMO_PW),
+            "the caller's password is in {name}"
+        );
+        assert!(!body.contains("username"), "{name}: {body}");
+    }
+    let conf = std::fs::read_to_string(out_dir.join("cloud.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("application-credential-id={id}\n"))
+            && conf.contains(&format!("application-credential-secret={secret}\n"))
+            && conf.contains(&format!("auth-url=http://127.0.0.1:{}/v3\n", ks.port))
+            && conf.contains("region=RegionOne\n")
+            && conf.contains("[LoadBalancer]\nmanage-security-groups=true\n"),
+        "{conf}"
+    );
+    let manifests = std::fs::read_to_string(out_dir.join("kc-config.yaml")).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&manifests).unwrap();
+    let secret_obj = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
+    let clouds = {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(secret_obj["data"]["clouds.yaml"].as_str().unwrap())
+            .unwrap();
+        String::from_utf8(b).unwrap()
+    };
+    let clouds: serde_json::Value = serde_saphyr::from_str(&clouds).unwrap();
+    // The Secret's cloud is the one the manifests name (`cloud_provider`).
+    let entry = &clouds["clouds"]["ks"];
+    assert_eq!(entry["auth_type"], "v3applicationcredential", "{clouds}");
+    assert_eq!(entry["auth"]["application_credential_id"], id.as_str());
+    assert_eq!(
+        entry["auth"]["application_credential_secret"],
+        secret.as_str()
+    );
+    assert!(entry["auth"].get("password").is_none(), "{clouds}");
+    // Keystone accepts exactly what the Secret holds.
+    let (status, body) = app_credential_login(
+        ks.port,
+        entry["auth"]["application_credential_id"].as_str().unwrap(),
+        entry["auth"]["application_credential_secret"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{body}");
 
     // A re-run adopts it: same file content, no new credential.
     let second = run(work.path(), &home, &settings);

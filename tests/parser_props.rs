@@ -62,6 +62,7 @@ fn renders_if_valid(loaded: &settings::Loaded) -> Result<(), TestCaseError> {
         let opts = render::Options {
             profile,
             mgmt_cidr: Some("192.0.2.1/32".parse().expect("cidr")),
+            facts: None,
         };
         let r = renderer
             .render(&loaded.settings, &opts)

@@ -1,6 +1,7 @@
 //! Rendering as a library: golden files for every settings fixture x profile, schema
 //! validation of every rendered object against the real upstream CRDs (so a stable but
-//! wrong snapshot cannot pass), and the clusterctl round trips.
+//! wrong snapshot cannot pass), the clusterctl round trips, and rendering with what the
+//! cloud told `prepare-cloud` (a fixed, obviously fake test credential).
 
 mod support;
 
@@ -8,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use scs_capi::render::{self, Profile, Renderer, envsubst};
+use scs_capi::settings::values::{AllowEntry, Allowlist};
 use scs_capi::settings::{self, SourceFile, import_r4, validate::Options};
 use support::crds::CrdSet;
 
@@ -62,6 +64,7 @@ fn render(s: &settings::Settings, profile: Profile) -> render::Rendered {
             &render::Options {
                 profile,
                 mgmt_cidr: None,
+                facts: None,
             },
         )
         .expect("render")
@@ -419,4 +422,263 @@ fn allowlist_always_contains_the_management_cluster() {
         err.to_string().contains("egress address is unknown"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// With cloud facts
+// ---------------------------------------------------------------------------------------
+
+const TEST_CRED_ID: &str = "0123456789abcdef0123456789abcdef";
+const TEST_CRED_SECRET: &str = "test-only-secret-not-real";
+
+/// What prepare-cloud would hand over; the credential is a fixed test value, not a real one.
+fn test_facts() -> render::CloudFacts {
+    render::CloudFacts {
+        credential: Some(render::AppCredential {
+            id: TEST_CRED_ID.into(),
+            secret: scs_capi::cloud::Secret::new(TEST_CRED_SECRET),
+            auth_url: "https://keystone.example.com:5000/v3".into(),
+            region: Some("RegionOne".into()),
+            interface: "public".into(),
+            project_id: Some("fedcba9876543210fedcba9876543210".into()),
+            cacert_pem: Some(
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+            ),
+        }),
+        controller_server_group_id: Some("11111111-2222-4333-8444-555555555555".into()),
+        worker_server_group_id: Some("66666666-7777-4888-9999-000000000000".into()),
+        controller_root_volume_gib: Some(25),
+        worker_root_volume_gib: Some(45),
+        mgmt_egress_cidr: Some("198.51.100.7/32".parse().unwrap()),
+        external_network_id: Some("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee".into()),
+        lb_provider: Some("amphora".into()),
+    }
+}
+
+/// Diskless flavors without root-disk settings, an allowlist without `mgmt_egress_cidr`.
+fn cloud_settings() -> settings::Settings {
+    let mut s = load(None, &fixture("minimal")).settings;
+    s.controller_flavor = "SCS-2V-8".into();
+    s.worker_flavor = "SCS-4V-16".into();
+    s.controller_root_disk_gib = 0;
+    s.worker_root_disk_gib = 0;
+    s.anti_affinity = true;
+    s.restrict_kubeapi = Allowlist(vec!["10.1.0.0/16".parse().unwrap()]);
+    s.mgmt_egress_cidr = None;
+    s
+}
+
+fn render_with(
+    s: &settings::Settings,
+    profile: Profile,
+    facts: render::CloudFacts,
+) -> render::Rendered {
+    Renderer::new(None)
+        .expect("templates")
+        .render(
+            s,
+            &render::Options {
+                profile,
+                mgmt_cidr: None,
+                facts: Some(facts),
+            },
+        )
+        .expect("render")
+}
+
+fn machine_template<'a>(docs: &'a [serde_json::Value], marker: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| {
+            d["kind"] == "OpenStackMachineTemplate"
+                && d["metadata"]["name"].as_str().unwrap().contains(marker)
+        })
+        .unwrap_or_else(|| panic!("no machine template {marker}"))
+}
+
+fn b64_decode(v: &serde_json::Value) -> String {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64 string"))
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+#[test]
+fn cloud_facts_reach_every_object_and_validate_against_the_crds() {
+    let s = cloud_settings();
+    for (profile, pname) in PROFILES {
+        let r = render_with(&s, profile, test_facts());
+        let docs = documents(&r.manifests);
+        let crds = CrdSet::shared(pname);
+        let failures: Vec<String> = docs
+            .iter()
+            .filter_map(|d| crds.validate(d).err())
+            .flatten()
+            .collect();
+        assert!(failures.is_empty(), "[{pname}]:\n{}", failures.join("\n"));
+
+        // Root volumes for the diskless flavors, server groups by id.
+        let cp = &machine_template(&docs, "-control-plane-")["spec"]["template"]["spec"];
+        let wk = &machine_template(&docs, "-md-0-")["spec"]["template"]["spec"];
+        match profile {
+            Profile::Default => {
+                assert_eq!(cp["rootVolume"]["sizeGiB"], 25, "[{pname}] {cp}");
+                assert_eq!(wk["rootVolume"]["sizeGiB"], 45);
+                assert_eq!(
+                    cp["serverGroup"]["id"],
+                    "11111111-2222-4333-8444-555555555555"
+                );
+                assert_eq!(
+                    wk["serverGroup"]["id"],
+                    "66666666-7777-4888-9999-000000000000"
+                );
+            }
+            Profile::R4 => {
+                assert_eq!(cp["rootVolume"]["diskSize"], 25, "[{pname}] {cp}");
+                assert_eq!(wk["rootVolume"]["diskSize"], 45);
+                assert_eq!(cp["serverGroupID"], "11111111-2222-4333-8444-555555555555");
+                assert_eq!(wk["serverGroupID"], "66666666-7777-4888-9999-000000000000");
+            }
+        }
+
+        // The management cluster's egress address leads the allowlist; external network by id.
+        let osc = &docs
+            .iter()
+            .find(|d| d["kind"] == "OpenStackCluster")
+            .unwrap()["spec"];
+        let (cidrs, ext) = match profile {
+            Profile::Default => (
+                &osc["apiServerLoadBalancer"]["allowedCIDRs"],
+                &osc["externalNetwork"]["id"],
+            ),
+            Profile::R4 => (
+                &osc["apiServerLoadBalancer"]["allowedCidrs"],
+                &osc["externalNetworkId"],
+            ),
+        };
+        assert_eq!(
+            cidrs,
+            &serde_json::json!(["198.51.100.7/32", "10.1.0.0/16"])
+        );
+        assert_eq!(ext, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+
+        // The cloud-config Secret carries the cluster's credential, and only that.
+        let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
+        let clouds = b64_decode(&secret["data"]["clouds.yaml"]);
+        let parsed: serde_json::Value = serde_saphyr::from_str(&clouds).expect("clouds.yaml");
+        let cloud = &parsed["clouds"][s.cloud_provider.as_str()];
+        assert_eq!(cloud["auth_type"], "v3applicationcredential", "{clouds}");
+        assert_eq!(cloud["auth"]["application_credential_id"], TEST_CRED_ID);
+        assert_eq!(
+            cloud["auth"]["application_credential_secret"],
+            TEST_CRED_SECRET
+        );
+        assert_eq!(cloud["region_name"], "RegionOne");
+        assert!(
+            !clouds.contains("password") && !clouds.contains("username"),
+            "{clouds}"
+        );
+        assert!(b64_decode(&secret["data"]["cacert"]).starts_with("-----BEGIN CERTIFICATE-----"));
+
+        // cloud.conf for OCCM/CSI with the same credential; every file with it is private.
+        let conf = r.cloud_conf.as_deref().expect("cloud.conf");
+        assert!(
+            conf.contains(&format!("application-credential-id={TEST_CRED_ID}\n")),
+            "{conf}"
+        );
+        assert!(!conf.contains("lb-provider"), "{conf}");
+        assert!(r.has_secrets);
+        assert!(
+            r.clusterctl_yaml.contains("OPENSTACK_CLOUD_YAML_B64: "),
+            "{}",
+            r.clusterctl_yaml
+        );
+        assert!(
+            r.clusterctl_yaml
+                .contains("OPENSTACK_SRVGRP_WORKER: 66666666")
+        );
+        assert!(
+            r.clusterctl_yaml
+                .contains("CONTROL_PLANE_ROOT_DISKSIZE: 25")
+        );
+        assert!(
+            r.notes.iter().all(|n| !n.contains("cloud-config")),
+            "{:?}",
+            r.notes
+        );
+        // clusterctl gets the same manifests from the template and clusterctl.yaml.
+        assert_eq!(
+            expand_like_clusterctl(&r.cluster_template, &r.clusterctl_yaml, &HashMap::new()),
+            r.manifests
+        );
+        // The caller's own secrets are not in the facts, so cannot be here; the test
+        // credential appears only base64-encoded in the manifests.
+        assert!(!r.manifests.contains(TEST_CRED_SECRET));
+    }
+}
+
+#[test]
+fn credential_files_snapshot() {
+    let r = render_with(&cloud_settings(), Profile::Default, test_facts());
+    let docs = documents(&r.manifests);
+    let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
+    insta::assert_snapshot!(
+        "facts_clouds_yaml",
+        b64_decode(&secret["data"]["clouds.yaml"])
+    );
+    insta::assert_snapshot!("facts_cloud_conf", r.cloud_conf.unwrap());
+}
+
+#[test]
+fn settings_win_over_computed_root_volumes_and_ovn_follows_the_cloud() {
+    let mut s = cloud_settings();
+    s.worker_root_disk_gib = 60;
+    s.mgmt_egress_cidr = Some("203.0.113.5/32".parse().unwrap());
+    s.restrict_kubeapi = Allowlist(vec![AllowEntry::None]);
+    s.use_ovn_lb_provider = scs_capi::settings::values::OvnLbProvider::Auto;
+    let mut facts = test_facts();
+    facts.lb_provider = Some("ovn".into());
+    let r = render_with(&s, Profile::Default, facts);
+    let docs = documents(&r.manifests);
+    let wk = &machine_template(&docs, "-md-0-")["spec"]["template"]["spec"];
+    assert_eq!(wk["rootVolume"]["sizeGiB"], 60);
+    let osc = &docs
+        .iter()
+        .find(|d| d["kind"] == "OpenStackCluster")
+        .unwrap()["spec"];
+    assert_eq!(
+        osc["apiServerLoadBalancer"]["allowedCIDRs"],
+        serde_json::json!(["203.0.113.5/32"])
+    );
+    let conf = r.cloud_conf.unwrap();
+    assert!(
+        conf.contains("lb-provider=ovn\nlb-method=SOURCE_IP_PORT\ncreate-monitor=true\n"),
+        "{conf}"
+    );
+}
+
+#[test]
+fn without_facts_nothing_is_invented() {
+    let s = cloud_settings();
+    let mut s = s;
+    s.mgmt_egress_cidr = Some("203.0.113.5/32".parse().unwrap());
+    for (profile, _) in PROFILES {
+        let r = render(&s, profile);
+        assert!(r.cloud_conf.is_none());
+        assert!(!r.has_secrets);
+        let docs = documents(&r.manifests);
+        let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
+        assert_eq!(secret["data"]["clouds.yaml"], "");
+        assert_eq!(secret["data"]["cacert"], "");
+        // Diskless flavors without settings: no root volume is made up.
+        let cp = &machine_template(&docs, "-control-plane-")["spec"]["template"]["spec"];
+        assert!(cp.get("rootVolume").is_none(), "{cp}");
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("cloud-config` Secret is empty")),
+            "{:?}",
+            r.notes
+        );
+    }
 }

@@ -52,7 +52,6 @@ use sha2::{Digest, Sha256};
 
 use super::config::ResolvedCloud;
 use super::{CloudError, CloudErrorKind, Session};
-use crate::settings::{NodeOs, Settings};
 use crate::ui::{Progress, human_bytes};
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -157,6 +156,12 @@ pub struct ImageSpec {
     pub extra_properties: BTreeMap<String, String>,
     /// Glance tags (R4: `managed_by_osism`).
     pub tags: Vec<String>,
+    /// Where the bytes originally came from, recorded as `image_source`; `None` = `source`.
+    /// Set when `source` is a local copy (the raw conversion of a downloaded qcow2).
+    pub origin: Option<String>,
+    /// `image_build_date` (and, a year later, `provided_until`); `None` = the source's
+    /// `Last-Modified` or file date, as R4 took it from the downloaded file.
+    pub build_date: Option<NaiveDate>,
     pub timeouts: ImageTimeouts,
     pub tls: GlanceTls,
 }
@@ -180,45 +185,11 @@ impl ImageSpec {
             },
             extra_properties: BTreeMap::new(),
             tags: vec!["managed_by_osism".into()],
+            origin: None,
+            build_date: None,
             timeouts: ImageTimeouts::default(),
             tls: GlanceTls::default(),
         }
-    }
-
-    /// The spec for a cluster's settings: `node_image_name()`, `node_image_url`,
-    /// `node_image_sha256`, `node_image_os`, the resolved Kubernetes version and
-    /// `node_image_properties`. The format is detected from the data (`kube_image_raw`
-    /// cannot be honoured without converting, which is not done here).
-    ///
-    /// # Errors
-    /// Kind `Config` when `node_image_url` or `node_image_sha256` is empty.
-    pub fn from_settings(settings: &Settings) -> Result<Self, CloudError> {
-        let name = settings.node_image_name();
-        if settings.node_image_url.is_empty() {
-            return Err(CloudError::config(format!(
-                "node image `{name}` is missing and `node_image_url` is not set"
-            ))
-            .hint("set `node_image_url` (and `node_image_sha256`), or upload the image yourself"));
-        }
-        if settings.node_image_sha256.is_empty() {
-            return Err(CloudError::config(format!(
-                "`node_image_sha256` is not set for `{}`",
-                settings.node_image_url
-            ))
-            .hint("set `node_image_sha256` to the published SHA-256 of the image"));
-        }
-        let mut spec = ImageSpec::new(
-            &name,
-            &settings.node_image_url,
-            &settings.node_image_sha256,
-            &settings.kubernetes_version.resolve(),
-        );
-        spec.metadata.os_version = match settings.node_image_os {
-            NodeOs::Ubuntu2204 => "22.04".into(),
-            NodeOs::Ubuntu2004 => "20.04".into(),
-        };
-        spec.extra_properties = settings.node_image_properties.clone();
-        Ok(spec)
     }
 
     fn validate(&self) -> Result<(), CloudError> {
@@ -233,6 +204,21 @@ impl ImageSpec {
             .hint("set `node_image_sha256` to the image's `sha256sum`"));
         }
         Ok(())
+    }
+}
+
+/// The format of image data from its first bytes (the qcow2 magic, else raw) and, for
+/// qcow2, the virtual disk size in bytes from the header.
+pub(crate) fn inspect_head(head: &[u8]) -> (DiskFormat, Option<u64>) {
+    if head.len() >= 4 && head[..4] == *b"QFI\xfb" {
+        let size = head.get(24..32).map(|b| {
+            let mut size = [0u8; 8];
+            size.copy_from_slice(b);
+            u64::from_be_bytes(size)
+        });
+        (DiskFormat::Qcow2, size)
+    } else {
+        (DiskFormat::Raw, None)
     }
 }
 
@@ -367,11 +353,7 @@ pub async fn ensure_image(
 
     let mut source = Source::open(&spec.source, &spec.timeouts).await?;
     let head = source.peek(512).await?;
-    let detected = if head.len() >= 4 && head[..4] == *b"QFI\xfb" {
-        DiskFormat::Qcow2
-    } else {
-        DiskFormat::Raw
-    };
+    let (detected, virtual_size) = inspect_head(&head);
     let format = match spec.disk_format {
         Some(f) if f != detected => {
             return Err(CloudError::config(format!(
@@ -389,18 +371,14 @@ pub async fn ensure_image(
         }
         _ => detected,
     };
-    let needed = match (format, head.get(24..32)) {
-        (DiskFormat::Qcow2, Some(b)) => {
-            let mut size = [0u8; 8];
-            size.copy_from_slice(b);
-            u64::from_be_bytes(size).div_ceil(GIB)
-        }
-        (DiskFormat::Raw, _) => source.total.unwrap_or(0).div_ceil(GIB),
-        _ => 0,
+    let needed = match format {
+        DiskFormat::Qcow2 => virtual_size.unwrap_or(0).div_ceil(GIB),
+        DiskFormat::Raw => source.total.unwrap_or(0).div_ceil(GIB),
     };
     let min_disk = spec.min_disk_gib.max(needed);
-    let build_date = source
-        .modified
+    let build_date = spec
+        .build_date
+        .or(source.modified)
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
     let properties = properties(spec, build_date);
 
@@ -488,7 +466,10 @@ fn properties(spec: &ImageSpec, build_date: NaiveDate) -> BTreeMap<String, Strin
         ("hw_disk_bus", "scsi".into()),
         ("hw_scsi_model", "virtio-scsi".into()),
         ("hw_rng_model", "virtio".into()),
-        ("image_source", spec.source.clone()),
+        (
+            "image_source",
+            spec.origin.clone().unwrap_or_else(|| spec.source.clone()),
+        ),
         ("image_description", m.description.clone()),
         ("kubernetes_version", m.kubernetes_version.clone()),
         ("replace_frequency", "never".into()),
@@ -520,28 +501,54 @@ fn str_field(v: &Value, k: &str) -> String {
 // Source
 // ---------------------------------------------------------------------------------------
 
-type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
 /// An opened source: the byte stream (after any peeked chunks), its size if known, and its
-/// modification date (HTTP `Last-Modified` or file mtime).
-struct Source {
-    display: String,
+/// modification date (HTTP `Last-Modified` or file mtime). Also used by
+/// [`super::image_source`] (probing) and [`super::image_convert`] (download to a file).
+pub(crate) struct Source {
+    pub(crate) display: String,
     peeked: Vec<Bytes>,
     stream: ByteStream,
-    total: Option<u64>,
-    modified: Option<NaiveDate>,
+    /// Size of the whole source (also when only its head was requested).
+    pub(crate) total: Option<u64>,
+    pub(crate) modified: Option<NaiveDate>,
+}
+
+/// Whether `source` is fetched over HTTP(S) (else it is a local path or `file://` URL).
+pub(crate) fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
 }
 
 impl Source {
-    async fn open(source: &str, t: &ImageTimeouts) -> Result<Source, CloudError> {
-        if source.starts_with("http://") || source.starts_with("https://") {
-            Self::open_url(source, t).await
+    pub(crate) async fn open(source: &str, t: &ImageTimeouts) -> Result<Source, CloudError> {
+        if is_url(source) {
+            Self::open_url(source, t, None).await
         } else {
             Self::open_file(source.strip_prefix("file://").unwrap_or(source)).await
         }
     }
 
-    async fn open_url(url: &str, t: &ImageTimeouts) -> Result<Source, CloudError> {
+    /// Like [`Source::open`], but asks an HTTP server for the first `len` bytes only
+    /// (`Range`); a server that ignores the range sends everything, and the caller reads
+    /// what it needs and drops the rest.
+    pub(crate) async fn open_head(
+        source: &str,
+        len: u64,
+        t: &ImageTimeouts,
+    ) -> Result<Source, CloudError> {
+        if is_url(source) {
+            Self::open_url(source, t, Some(len)).await
+        } else {
+            Self::open_file(source.strip_prefix("file://").unwrap_or(source)).await
+        }
+    }
+
+    async fn open_url(
+        url: &str,
+        t: &ImageTimeouts,
+        head: Option<u64>,
+    ) -> Result<Source, CloudError> {
         let fail = |what: String| CloudError::new(CloudErrorKind::Transport, what);
         // No total timeout: only connect and per-read (stall) timeouts. Bytes must arrive
         // as served, so no transparent decompression.
@@ -554,7 +561,14 @@ impl Source {
             .no_zstd()
             .build()
             .map_err(|e| fail(format!("cannot set up an HTTP client for `{url}`")).source(e))?;
-        let resp = tokio::time::timeout(t.connect + t.stall, client.get(url).send())
+        let mut req = client.get(url);
+        if let Some(len) = head {
+            req = req.header(
+                reqwest::header::RANGE,
+                format!("bytes=0-{}", len.max(1) - 1),
+            );
+        }
+        let resp = tokio::time::timeout(t.connect + t.stall, req.send())
             .await
             .map_err(|_| {
                 fail(format!(
@@ -586,7 +600,16 @@ impl Source {
             )
             .hint(hint));
         }
-        let total = resp.content_length();
+        // A partial answer names the whole size in `Content-Range: bytes 0-N/TOTAL`.
+        let total = if status == reqwest::StatusCode::PARTIAL_CONTENT {
+            resp.headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit_once('/'))
+                .and_then(|(_, total)| total.trim().parse().ok())
+        } else {
+            resp.content_length()
+        };
         let modified = resp
             .headers()
             .get(reqwest::header::LAST_MODIFIED)
@@ -645,7 +668,7 @@ impl Source {
     }
 
     /// The first `n` bytes (fewer at the end of the data); they stay in the stream.
-    async fn peek(&mut self, n: usize) -> Result<Vec<u8>, CloudError> {
+    pub(crate) async fn peek(&mut self, n: usize) -> Result<Vec<u8>, CloudError> {
         let mut have: usize = self.peeked.iter().map(Bytes::len).sum();
         while have < n {
             match self.stream.next().await {
@@ -671,7 +694,7 @@ impl Source {
             .collect())
     }
 
-    fn into_stream(self) -> ByteStream {
+    pub(crate) fn into_stream(self) -> ByteStream {
         let head = futures_util::stream::iter(self.peeked.into_iter().map(Ok));
         Box::pin(head.chain(self.stream))
     }
@@ -751,7 +774,7 @@ fn verified_stream(inner: ByteStream, expected: String, t: Arc<Transfer>) -> Byt
     }))
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

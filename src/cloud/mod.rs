@@ -7,11 +7,18 @@
 //! not create servers, networks or load balancers itself; later modules use
 //! [`session::Session::client`] with `openstack_sdk::api` endpoints for that. Secrets are kept
 //! in [`Secret`] so they never reach `Debug`/`Display` output or error messages.
+//!
+//! Per cluster, [`prepare`] plans and creates what a cluster needs (node image via
+//! [`image_source`], [`image_convert`] and [`image`]; application credential, server
+//! groups, security group via [`api`]) and [`facts`] hands what it learned to rendering.
 
 pub mod api;
 pub mod cleanup;
 pub mod config;
+pub mod facts;
 pub mod image;
+pub mod image_convert;
+pub mod image_source;
 pub mod names;
 pub mod prepare;
 pub mod retry;

@@ -1,27 +1,34 @@
 //! Cloud preparation for one cluster (`scs-capi prepare-cloud`, later `create-cluster`): a
 //! [`Plan`] built from read-only calls, then executed idempotently.
 //!
-//! Owns: the checks (flavors, root disks against the image's `min_disk`, node image,
-//! external network, availability zone, load-balancer provider, the management cluster's
-//! egress address) and the per-cluster resources (restricted application credential with
-//! its secret in the state dir, server groups, cilium security group and rules). Every check
-//! runs before anything is created; a plan with a problem creates nothing. What it finds
+//! Owns: the checks (flavors, root disks against the image's `min_disk`, node image and
+//! where a missing one comes from, external network, availability zone, load-balancer
+//! provider, the management cluster's egress address) and the per-cluster resources (node
+//! image upload, restricted application credential with its secret in the state dir,
+//! server groups, cilium security group and rules). Every check runs before anything is
+//! created; a plan with a problem creates nothing. A diskless flavor gets a root volume of
+//! a computed size ([`root_volume_gib`]) unless the settings give one. What it finds
 //! (server-group ids, root-volume sizes, egress CIDR, external network, LB provider) is in
-//! [`Outputs`] for rendering.
+//! [`Outputs`]; [`super::facts`] turns them into rendering input.
 //!
-//! Leaves to others: uploading a missing node image (`crate::cloud::image`, not wired here
-//! yet: a missing image is reported as a problem), deleting resources (`cleanup`), and
-//! printing (the command prints the plan; this module reports progress through a callback).
+//! Leaves to others: the image's source and checksum ([`super::image_source`]), its
+//! conversion ([`super::image_convert`]) and upload ([`super::image`]), deleting resources
+//! (`cleanup`), and printing (the command prints the plan; this module reports progress
+//! through a [`Progress`]).
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::api::{Api, Flavor, IngressRule, Policy};
+use super::image::{GlanceTls, ImageTimeouts, ensure_image};
+use super::image_convert;
+use super::image_source::{self, NodeImageSource};
 use super::names::{ClusterNames, ServerGroupRole};
 use super::{CloudError, CloudErrorKind, Secret, Session};
 use crate::settings::Settings;
 use crate::settings::values::{OvnLbProvider, Toggle};
+use crate::ui::Progress;
 
 /// The namespace of the cluster's CAPI objects (R4: `default`); only CAPO's names use it.
 const R4_NAMESPACE: &str = "default";
@@ -120,6 +127,19 @@ pub struct Plan {
     pub outputs: Outputs,
     #[serde(skip)]
     appcred: AppCredPlan,
+    /// The source of a node image to upload (step `image` in state `create`).
+    #[serde(skip)]
+    image_source: Option<NodeImageSource>,
+}
+
+/// How a missing node image is fetched and uploaded.
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    /// TLS for the upload client: the cloud's `verify` and `cacert`.
+    pub tls: GlanceTls,
+    /// Where a download is converted to raw ([`image_convert::cache_dir`]).
+    pub cache_dir: PathBuf,
+    pub timeouts: ImageTimeouts,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -224,6 +244,12 @@ pub fn app_credential_file(dir: &Path) -> PathBuf {
 
 /// The credential id recorded in `file`, if the file exists and holds a secret.
 fn stored_app_credential_id(file: &Path) -> Option<String> {
+    read_app_credential(file).map(|(id, _)| id)
+}
+
+/// The credential id and secret recorded in `file` (written by `prepare-cloud`), if the
+/// file exists and holds both.
+pub fn read_app_credential(file: &Path) -> Option<(String, Secret)> {
     let text = std::fs::read_to_string(file).ok()?;
     let field = |key: &str| {
         text.lines()
@@ -231,11 +257,96 @@ fn stored_app_credential_id(file: &Path) -> Option<String> {
             .map(|v| v.trim().trim_matches('"').to_string())
             .filter(|v| !v.is_empty())
     };
-    field("application_credential_secret:")?;
-    field("application_credential_id:")
+    let secret = field("application_credential_secret:")?;
+    Some((field("application_credential_id:")?, Secret::new(secret)))
 }
 
-/// Builds the plan with read-only calls (concurrently). `progress` gets one line per phase.
+/// Root volume (GiB) for a diskless flavor, R5's heuristic (`flavor_disk.sh`): the image
+/// size plus 2 plus half the RAM in GiB, rounded down to a multiple of 5, at most 125 and
+/// never below the image size. `image_gib` is the image's `min_disk`; unknown or 0 counts
+/// as 20, as R5 assumed without an image.
+pub fn root_volume_gib(image_gib: Option<u64>, ram_mib: u64) -> u64 {
+    let image = image_gib.filter(|g| *g > 0).unwrap_or(20);
+    let ram_gib = (ram_mib + 64) / 1024;
+    ((image + 2 + ram_gib / 2) / 5 * 5).min(125).max(image)
+}
+
+/// The node-image step: adopt an active image, or plan its upload from a source whose
+/// SHA-256 is known (probing the source's first bytes for its size). Returns the
+/// `min_disk` and `min_ram` the flavors must satisfy, when known.
+async fn plan_image(
+    plan: &mut Plan,
+    settings: &Settings,
+    image: Option<super::api::Image>,
+    images: &ImageOptions,
+) -> (Option<u64>, Option<u64>) {
+    let name = settings.node_image_name();
+    match image {
+        Some(img) if img.status == "active" => {
+            let s = plan.push(
+                "image",
+                &name,
+                State::Ok,
+                format!(
+                    "active, min_disk {} GiB, min_ram {} MiB",
+                    img.min_disk_gib, img.min_ram_mib
+                ),
+            );
+            s.id = Some(img.id.clone());
+            plan.outputs.image_id = Some(img.id);
+            (Some(img.min_disk_gib), Some(img.min_ram_mib))
+        }
+        Some(img) => {
+            plan.push(
+                "image",
+                &name,
+                State::Error,
+                format!("the image is `{}`, not `active`", img.status),
+            )
+            .hint = Some(format!(
+                "wait until its upload finishes (`openstack image show {}`), or delete it if \
+                 none is running, then re-run",
+                img.id
+            ));
+            (None, None)
+        }
+        None => match image_source::resolve(settings, &images.timeouts).await {
+            Err(e) => {
+                let s = plan.push(
+                    "image",
+                    &name,
+                    State::Error,
+                    format!("missing, and cannot be uploaded: {}", e.message),
+                );
+                s.hint = e.hint;
+                (None, None)
+            }
+            Ok(source) => {
+                let min_disk = source.min_disk_gib();
+                let detail = source.describe(settings);
+                let converter = if source.needs_conversion(settings) {
+                    Some(image_convert::qemu_img_version())
+                } else {
+                    None
+                };
+                match converter {
+                    Some(Err(e)) => {
+                        plan.push("image", &name, State::Error, e.message).hint = e.hint;
+                    }
+                    _ => {
+                        plan.push("image", &name, State::Create, detail);
+                    }
+                }
+                plan.image_source = Some(source);
+                // R4 registered its images with `--min-ram 1024`.
+                ((min_disk > 0).then_some(min_disk), Some(1024))
+            }
+        },
+    }
+}
+
+/// Builds the plan with read-only calls (concurrently): against the cloud, and for a
+/// missing node image against its source (checksum file, first bytes).
 ///
 /// # Errors
 /// API or transport failures; problems with the cloud are steps in state `error`.
@@ -244,8 +355,9 @@ pub async fn plan(
     api: &Api<'_>,
     settings: &Settings,
     state: &Path,
+    images: &ImageOptions,
     dry_run: bool,
-    progress: &mut dyn FnMut(&str),
+    progress: &dyn Progress,
 ) -> Result<Plan, CloudError> {
     let cluster = settings.name().to_string();
     let names = ClusterNames::new(settings.prefix.clone(), cluster.clone(), R4_NAMESPACE);
@@ -256,8 +368,9 @@ pub async fn plan(
         steps: Vec::new(),
         outputs: Outputs::default(),
         appcred: AppCredPlan::None,
+        image_source: None,
     };
-    progress(&format!(
+    progress.message(&format!(
         "checking cloud `{}` for cluster `{cluster}`",
         session.cloud_name()
     ));
@@ -331,10 +444,12 @@ pub async fn plan(
         Some(f) => f,
         None => cp_flavor.clone(),
     };
-    let image = image?;
+
+    // Node image: present and active, or uploaded from a known, checksummed source.
+    // Its min_disk (from Glance, or from the source's qcow2 header) decides the root disks.
+    let (min_disk, min_ram) = plan_image(&mut plan, settings, image?, images).await;
 
     // Flavors and root disks.
-    let mut root_disks = Vec::new();
     for (role, flavor_name, flavor, root_key, root_gib) in [
         (
             "controller",
@@ -352,124 +467,69 @@ pub async fn plan(
         ),
     ] {
         let step = format!("flavor {role}");
-        match flavor {
-            None => {
-                plan.push(&step, flavor_name, State::Error, "flavor does not exist")
-                    .hint = Some(format!(
-                    "pick an existing flavor for `{role}_flavor` (`openstack flavor list`)"
-                ));
-            }
-            Some(Flavor {
-                id,
-                disk_gib,
-                vcpus,
-                ram_mib,
-                ..
-            }) => {
-                let disk = if root_gib > 0 {
-                    u64::from(root_gib)
-                } else {
-                    *disk_gib
-                };
-                if disk == 0 {
-                    plan.push(
-                        &step,
-                        flavor_name,
-                        State::Error,
-                        format!("the flavor has no disk and `{root_key}` is 0"),
-                    )
-                    .hint = Some(format!(
-                        "set `{root_key}` (GiB) to boot `{role}` nodes from a volume"
-                    ));
-                    continue;
-                }
-                let how = if root_gib > 0 {
-                    format!("root volume {disk} GiB")
-                } else {
-                    format!("disk {disk} GiB")
-                };
-                let s = plan.push(
-                    &step,
-                    flavor_name,
-                    State::Ok,
-                    format!("{vcpus} vCPU, {ram_mib} MiB, {how}"),
-                );
-                s.id = Some(id.clone());
-                root_disks.push((role, flavor_name.clone(), root_key, disk, *ram_mib));
-                let vol = (root_gib > 0).then_some(disk);
-                if role == "controller" {
-                    plan.outputs.controller_root_volume_gib = vol;
-                } else {
-                    plan.outputs.worker_root_volume_gib = vol;
-                }
-            }
+        let Some(Flavor {
+            id,
+            disk_gib,
+            vcpus,
+            ram_mib,
+            ..
+        }) = flavor
+        else {
+            plan.push(&step, flavor_name, State::Error, "flavor does not exist")
+                .hint = Some(format!(
+                "pick an existing flavor for `{role}_flavor` (`openstack flavor list`)"
+            ));
+            continue;
+        };
+        // A root volume: the setting, else a computed one for a diskless flavor (R5's
+        // fixup_flavor_volumes.sh), else none (the flavor's disk).
+        let (disk, volume, how) = if root_gib > 0 {
+            let g = u64::from(root_gib);
+            (g, Some(g), format!("root volume {g} GiB (`{root_key}`)"))
+        } else if *disk_gib > 0 {
+            (*disk_gib, None, format!("disk {disk_gib} GiB"))
+        } else {
+            let g = root_volume_gib(min_disk, *ram_mib);
+            (
+                g,
+                Some(g),
+                format!("no disk: root volume {g} GiB (computed; set `{root_key}` to choose)"),
+            )
+        };
+        let s = plan.push(
+            &step,
+            flavor_name,
+            State::Ok,
+            format!("{vcpus} vCPU, {ram_mib} MiB, {how}"),
+        );
+        s.id = Some(id.clone());
+        if role == "controller" {
+            plan.outputs.controller_root_volume_gib = volume;
+        } else {
+            plan.outputs.worker_root_volume_gib = volume;
         }
-    }
-
-    // Node image.
-    match &image {
-        None => {
+        if let Some(need) = min_disk
+            && disk < need
+        {
             plan.push(
-                "image",
-                &image_name,
+                &format!("root disk {role}"),
+                flavor_name,
                 State::Error,
-                "the node image does not exist, and uploading it is not available in this \
-                 build yet (image upload not wired into prepare-cloud)",
+                format!("{disk} GiB is smaller than the image's min_disk {need} GiB"),
             )
             .hint = Some(format!(
-                "upload `{image_name}` with `openstack image create` or set `node_image` to an \
-                 existing image"
+                "set `{root_key}` to at least {need} or pick a flavor with a larger disk"
             ));
         }
-        Some(img) if img.status != "active" => {
+        if let Some(need) = min_ram
+            && *ram_mib < need
+        {
             plan.push(
-                "image",
-                &image_name,
+                &format!("ram {role}"),
+                flavor_name,
                 State::Error,
-                format!("the image is `{}`, not `active`", img.status),
-            )
-            .hint = Some("wait until the upload finishes, then re-run".into());
-        }
-        Some(img) => {
-            let s = plan.push(
-                "image",
-                &image_name,
-                State::Ok,
-                format!(
-                    "active, min_disk {} GiB, min_ram {} MiB",
-                    img.min_disk_gib, img.min_ram_mib
-                ),
+                format!("{ram_mib} MiB is less than the image's min_ram {need} MiB"),
             );
-            s.id = Some(img.id.clone());
-            plan.outputs.image_id = Some(img.id.clone());
-            for (role, flavor_name, root_key, disk, ram) in &root_disks {
-                if *disk < img.min_disk_gib {
-                    plan.push(
-                        &format!("root disk {role}"),
-                        flavor_name,
-                        State::Error,
-                        format!(
-                            "{disk} GiB is smaller than the image's min_disk {} GiB",
-                            img.min_disk_gib
-                        ),
-                    )
-                    .hint = Some(format!(
-                        "set `{root_key}` to at least {} or pick a flavor with a larger disk",
-                        img.min_disk_gib
-                    ));
-                }
-                if *ram < img.min_ram_mib {
-                    plan.push(
-                        &format!("ram {role}"),
-                        flavor_name,
-                        State::Error,
-                        format!(
-                            "{ram} MiB is less than the image's min_ram {} MiB",
-                            img.min_ram_mib
-                        ),
-                    );
-                }
-            }
         }
     }
 
@@ -807,11 +867,38 @@ pub async fn execute(
     api: &Api<'_>,
     settings: &Settings,
     state: &Path,
+    images: &ImageOptions,
     plan: &mut Plan,
-    progress: &mut dyn FnMut(&str),
+    progress: &dyn Progress,
 ) -> Result<(), CloudError> {
     plan.check()?;
     let names = ClusterNames::new(settings.prefix.clone(), plan.cluster.clone(), R4_NAMESPACE);
+
+    // Node image first: the longest step, and one whose failure (a wrong checksum) should
+    // leave nothing else behind.
+    if let Some(source) = plan.image_source.clone()
+        && plan
+            .steps
+            .iter()
+            .any(|s| s.step == "image" && s.state == State::Create)
+    {
+        let info = upload_image(session, api, settings, &source, images, progress).await?;
+        let how = match info.outcome {
+            super::image::ImageOutcome::Adopted => "uploaded by someone else meanwhile",
+            super::image::ImageOutcome::Uploaded { .. } => "uploaded",
+        };
+        plan.set(
+            "image",
+            State::Created,
+            Some(info.id.clone()),
+            format!(
+                "{how}, {}, min_disk {} GiB",
+                info.disk_format.as_deref().unwrap_or("?"),
+                info.min_disk
+            ),
+        );
+        plan.outputs.image_id = Some(info.id);
+    }
 
     // Application credential.
     let appcred_name = names.app_credential();
@@ -822,12 +909,12 @@ pub async fn execute(
     };
     if let Some(old) = recreate {
         if let Some(id) = old {
-            progress(&format!(
+            progress.message(&format!(
                 "deleting application credential `{appcred_name}` (secret unknown)"
             ));
             session.delete_app_credential(&id).await?;
         }
-        progress(&format!("creating application credential `{appcred_name}`"));
+        progress.message(&format!("creating application credential `{appcred_name}`"));
         let (id, secret) = session
             .create_restricted_app_credential(&appcred_name, APP_CREDENTIAL_ROLES, None)
             .await?;
@@ -870,7 +957,7 @@ pub async fn execute(
             if !planned {
                 continue;
             }
-            progress(&format!(
+            progress.message(&format!(
                 "creating server group `{name}` ({})",
                 policy.as_str()
             ));
@@ -896,7 +983,7 @@ pub async fn execute(
         .any(|s| s.step == sg_step && s.state == State::Create)
     {
         let name = names.cilium_security_group();
-        progress(&format!("creating security group `{name}` and its rules"));
+        progress.message(&format!("creating security group `{name}` and its rules"));
         let (g, created) = api
             .ensure_security_group(&name, &format!("cilium for cluster {}", plan.cluster))
             .await?;
@@ -927,6 +1014,48 @@ pub async fn execute(
     }
     plan.dry_run = false;
     Ok(())
+}
+
+/// Uploads the node image from `source`: streamed as it is, or (`kube_image_raw` and a
+/// qcow2 source) downloaded, verified and converted to raw in the cache directory first.
+async fn upload_image(
+    session: &Session,
+    api: &Api<'_>,
+    settings: &Settings,
+    source: &NodeImageSource,
+    images: &ImageOptions,
+    progress: &dyn Progress,
+) -> Result<super::image::ImageInfo, CloudError> {
+    let mut spec = image_source::spec_for(settings, source);
+    spec.tls = images.tls.clone();
+    spec.timeouts = images.timeouts;
+    if !source.needs_conversion(settings) {
+        return ensure_image(session, &spec, progress).await;
+    }
+    // Someone may have uploaded it since the plan: then there is nothing to convert.
+    if let Some(img) = api.find_image(&spec.name).await?
+        && img.status == "active"
+    {
+        return ensure_image(session, &spec, progress).await;
+    }
+    let raw = image_convert::download_and_convert(
+        source,
+        &spec.name,
+        &images.cache_dir,
+        &images.timeouts,
+        progress,
+    )
+    .await?;
+    spec.source = raw.path.display().to_string();
+    spec.sha256 = raw.sha256.clone();
+    spec.disk_format = Some(super::image::DiskFormat::Raw);
+    spec.min_disk_gib = raw.virtual_size.div_ceil(1024 * 1024 * 1024);
+    spec.origin = Some(source.url.clone());
+    spec.build_date = raw.modified.or(source.modified);
+    // `raw` (and its file) lives until the upload is done.
+    let info = ensure_image(session, &spec, progress).await;
+    drop(raw);
+    info
 }
 
 /// Writes the credential as a clouds.yaml-style entry into `file` (0600; `dir` 0700).
@@ -968,6 +1097,23 @@ fn write_app_credential(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_volumes_follow_r5s_heuristic() {
+        // SCS-2V-4 (4 GiB) and a 20 GiB image: 20 + 2 + 2 = 24 -> 20.
+        assert_eq!(root_volume_gib(Some(20), 4096), 20);
+        // SCS-4V-16: 20 + 2 + 8 = 30.
+        assert_eq!(root_volume_gib(Some(20), 16384), 30);
+        // Never below the image, at most 125 unless the image is larger.
+        assert_eq!(root_volume_gib(Some(40), 4096), 40);
+        assert_eq!(root_volume_gib(Some(20), 512 * 1024), 125);
+        assert_eq!(root_volume_gib(Some(200), 4096), 200);
+        // Unknown image size counts as R5's 20: 20 + 2 + 4 = 26 -> 25.
+        assert_eq!(root_volume_gib(None, 8192), 25);
+        assert_eq!(root_volume_gib(Some(0), 8192), 25);
+        // RAM rounds as R5's `(RAM+64)/1024`.
+        assert_eq!(root_volume_gib(Some(23), 8 * 1024 - 64), 25);
+    }
 
     #[test]
     fn stored_id_needs_a_secret() {

@@ -1,16 +1,20 @@
 //! `scs-capi prepare-cloud`: load and validate settings like `render`, resolve the cloud,
 //! connect once, print the plan of [`crate::cloud::prepare`], and execute it unless
-//! `--dry-run`. The plan/result goes to stdout (text table or `--output json`), progress
-//! to stderr.
+//! `--dry-run`; with `--render-out DIR`, render the cluster with what the cloud told us
+//! ([`crate::cloud::facts`]). The plan/result goes to stdout (text table or `--output
+//! json`), progress to stderr.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cloud::api::Api;
-use crate::cloud::prepare::{self, Plan};
+use crate::cloud::image::{GlanceTls, ImageTimeouts};
+use crate::cloud::prepare::{self, ImageOptions, Plan};
 use crate::cloud::retry::RetryPolicy;
-use crate::cloud::{Session, config};
+use crate::cloud::{Session, config, facts, image_convert};
 use crate::error::{Error, Result};
+use crate::render::{self, CloudFacts, Profile, Renderer};
 use crate::settings::{self, SourceFile};
+use crate::ui::{ProgressMode, progress_for};
 
 /// Output format of the plan/result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,9 +43,28 @@ pub struct Args {
     /// Treat settings warnings as errors.
     #[arg(long)]
     pub strict: bool,
+    /// After preparing, write what `render --out DIR` writes, rendered with what the cloud
+    /// told us: clusterctl.yaml, cluster-template.yaml and <cluster>-config.yaml with the
+    /// cluster's own application credential in the cloud-config Secret
+    /// (`OPENSTACK_CLOUD_YAML_B64`), server-group ids, root volumes of diskless flavors, the
+    /// external network id and the management cluster's address in the kube-API allowlist,
+    /// plus cloud.conf for OCCM and Cinder CSI. Files with the credential are 0600. Feed
+    /// them to `kubectl apply -f DIR/<cluster>-config.yaml` or `clusterctl generate
+    /// cluster --from DIR/cluster-template.yaml --config DIR/clusterctl.yaml`. Not written
+    /// with `--dry-run`.
+    #[arg(long, value_name = "DIR")]
+    pub render_out: Option<PathBuf>,
+    /// API versions to render for (with `--render-out`).
+    #[arg(long, value_enum, default_value_t = Profile::Default, requires = "render_out")]
+    pub profile: Profile,
 }
 
-pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> Result<()> {
+pub fn run(
+    args: &Args,
+    templates: Option<&Path>,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<()> {
     let defaults = match &args.defaults {
         Some(p) => Some(SourceFile::read(p)?),
         None => settings::default_defaults_path()
@@ -75,14 +98,24 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         let _ = writeln!(err, "warning: {w}");
     }
     let state = prepare::state_dir(settings.name())?;
+    let images = ImageOptions {
+        tls: GlanceTls::from_cloud(&cloud),
+        cache_dir: image_convert::cache_dir()?,
+        timeouts: ImageTimeouts::default(),
+    };
+    // Templates are checked before the cloud is touched.
+    let renderer = match &args.render_out {
+        Some(_) => Some(Renderer::new(templates)?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(e.into()))?;
-    let mut progress = |line: &str| {
-        let _ = writeln!(err, "{line}");
-    };
-    let (plan, failure): (Plan, Option<crate::cloud::CloudError>) = rt.block_on(async {
+    let progress = progress_for(ProgressMode::Auto);
+    let progress = progress.as_ref();
+    type Outcome = (Plan, Option<crate::cloud::CloudError>, Option<CloudFacts>);
+    let (plan, failure, cloud_facts): Outcome = rt.block_on(async {
         let session = Session::connect(&cloud).await?;
         let api = Api::new(&session, RetryPolicy::for_cloud(&cloud));
         let mut plan = prepare::plan(
@@ -90,17 +123,24 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
             &api,
             &settings,
             &state,
+            &images,
             args.dry_run,
-            &mut progress,
+            progress,
         )
         .await?;
         if args.dry_run || plan.problems().next().is_some() {
-            return Ok::<_, crate::cloud::CloudError>((plan, None));
+            return Ok::<_, crate::cloud::CloudError>((plan, None, None));
         }
-        let failure = prepare::execute(&session, &api, &settings, &state, &mut plan, &mut progress)
-            .await
-            .err();
-        Ok((plan, failure))
+        let failure = prepare::execute(
+            &session, &api, &settings, &state, &images, &mut plan, progress,
+        )
+        .await
+        .err();
+        let cloud_facts = match (&failure, &renderer) {
+            (None, Some(_)) => Some(facts::from_plan(&plan, &cloud, &session)?),
+            _ => None,
+        };
+        Ok((plan, failure, cloud_facts))
     })?;
     // On a failure this shows what was done before it; a re-run finishes the job.
     print_plan(&plan, args.output, out)?;
@@ -109,7 +149,31 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
     }
     plan.check()?;
     if args.dry_run {
+        if let Some(dir) = &args.render_out {
+            let _ = writeln!(err, "dry run: nothing was written to `{}`", dir.display());
+        }
         let _ = writeln!(err, "dry run: nothing was changed");
+        return Ok(());
+    }
+    if let (Some(dir), Some(renderer), Some(cloud_facts)) =
+        (&args.render_out, renderer, cloud_facts)
+    {
+        let opts = render::Options {
+            profile: args.profile,
+            mgmt_cidr: None,
+            facts: Some(cloud_facts),
+        };
+        let rendered = renderer.render(&settings, &opts)?;
+        for note in &rendered.notes {
+            let _ = writeln!(err, "note: {note}");
+        }
+        crate::commands::render::write_outputs(dir, &rendered)?;
+        let _ = writeln!(
+            err,
+            "wrote {} to `{}`",
+            crate::commands::render::output_names(&rendered).join(", "),
+            dir.display()
+        );
     }
     Ok(())
 }

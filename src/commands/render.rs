@@ -95,6 +95,7 @@ pub fn run(
     let opts = render::Options {
         profile: args.profile,
         mgmt_cidr: args.mgmt_cidr,
+        facts: None,
     };
     let io = |e: std::io::Error| Error::Other(e.into());
     for (index, file) in files.iter().enumerate() {
@@ -167,8 +168,42 @@ pub fn explain(loaded: &Loaded) -> Vec<(String, String, String)> {
     rows
 }
 
-/// Writes the three files; the final manifests are private (0600) since create-cluster
-/// fills credentials into the same file.
+/// The files [`write_outputs`] writes, with their modes: the manifests are always private
+/// (0600), `clusterctl.yaml` when it holds a credential, and `cloud.conf` (only rendered
+/// with a credential) always.
+fn outputs(rendered: &render::Rendered) -> Vec<(String, &str, u32)> {
+    let private_vars = if rendered.has_secrets { 0o600 } else { 0o644 };
+    let mut files = vec![
+        (
+            "clusterctl.yaml".to_string(),
+            rendered.clusterctl_yaml.as_str(),
+            private_vars,
+        ),
+        (
+            "cluster-template.yaml".to_string(),
+            rendered.cluster_template.as_str(),
+            0o644,
+        ),
+        (
+            format!("{}-config.yaml", rendered.cluster_name),
+            rendered.manifests.as_str(),
+            0o600,
+        ),
+    ];
+    if let Some(conf) = &rendered.cloud_conf {
+        files.push(("cloud.conf".to_string(), conf.as_str(), 0o600));
+    }
+    files
+}
+
+/// The names of the files [`write_outputs`] writes.
+pub fn output_names(rendered: &render::Rendered) -> Vec<String> {
+    outputs(rendered).into_iter().map(|(n, _, _)| n).collect()
+}
+
+/// Writes clusterctl.yaml, cluster-template.yaml, `<cluster>-config.yaml` and (with a
+/// credential) cloud.conf. The final manifests are always private (0600); files holding
+/// the credential too.
 ///
 /// # Errors
 /// [`Error::Write`] when a file cannot be written.
@@ -177,24 +212,7 @@ pub fn write_outputs(dir: &Path, rendered: &render::Rendered) -> Result<()> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let files = [
-        (
-            "clusterctl.yaml".to_string(),
-            &rendered.clusterctl_yaml,
-            0o644,
-        ),
-        (
-            "cluster-template.yaml".to_string(),
-            &rendered.cluster_template,
-            0o644,
-        ),
-        (
-            format!("{}-config.yaml", rendered.cluster_name),
-            &rendered.manifests,
-            0o600,
-        ),
-    ];
-    for (name, content, mode) in files {
+    for (name, content, mode) in outputs(rendered) {
         crate::fsutil::write_file(&dir.join(name), content.as_bytes(), mode)?;
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! The minijinja templates: embedded at build time from `templates/`, each replaceable
-//! by a file of the same relative name under `--templates DIR`.
+//! by a file of the same relative name under `--templates DIR`, and the filters they use.
 
 use std::path::Path;
 
@@ -12,6 +12,14 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "common/kubeadm.j2",
         include_str!("../../templates/common/kubeadm.j2"),
+    ),
+    (
+        "common/clouds.yaml.j2",
+        include_str!("../../templates/common/clouds.yaml.j2"),
+    ),
+    (
+        "common/cloud.conf.j2",
+        include_str!("../../templates/common/cloud.conf.j2"),
     ),
     (
         "default/cluster-template.yaml.j2",
@@ -43,6 +51,29 @@ fn gzip_base64(s: &str) -> Result<String, minijinja::Error> {
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
+/// `s` as a gcfg value (the INI dialect cloud-provider-openstack reads).
+fn gcfg_value(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.trim() == s
+        && !s.contains(|c: char| matches!(c, ';' | '#' | '"' | '\\') || c.is_control());
+    if plain {
+        return s.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Builds the template environment; files under `override_dir` win over the embedded
 /// ones.
 ///
@@ -68,6 +99,9 @@ pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>> 
     env.add_filter("yaml_str", |s: String| {
         serde_json::to_string(&s).unwrap_or_default()
     });
+    // A value in a gcfg (`cloud.conf`) file: quoted and escaped when it would not survive
+    // as it is (comment characters, quotes, backslashes, outer spaces, line breaks).
+    env.add_filter("gcfg", |s: String| gcfg_value(&s));
     // The same files (the etcd script) recur in every cluster: compress each once.
     let cache = std::sync::Mutex::new(std::collections::HashMap::<String, String>::new());
     env.add_filter(
@@ -99,4 +133,22 @@ pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>> 
             })?;
     }
     Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gcfg_value;
+
+    #[test]
+    fn gcfg_values_are_quoted_only_when_needed() {
+        assert_eq!(
+            gcfg_value("https://keystone:5000/v3"),
+            "https://keystone:5000/v3"
+        );
+        assert_eq!(gcfg_value("a;b"), "\"a;b\"");
+        assert_eq!(gcfg_value("q\"x\\y"), "\"q\\\"x\\\\y\"");
+        assert_eq!(gcfg_value(" lead"), "\" lead\"");
+        assert_eq!(gcfg_value("a\nb"), "\"a\\nb\"");
+        assert_eq!(gcfg_value(""), "\"\"");
+    }
 }

@@ -62,12 +62,15 @@ pub struct Settings {
     pub node_image: String,
     /// Operating system of the node image (used to find the image to upload).
     pub node_image_os: NodeOs,
-    /// URL to upload the node image from when it is missing; empty = the SCS default for
-    /// the Kubernetes version and OS.
+    /// URL (or local path) to upload the node image from when it is missing; empty =
+    /// OSISM's k8s-capi-images for the Kubernetes version and OS
+    /// (`.../ubuntu-2204-kube-v1.MINOR/ubuntu-2204-kube-vX.Y.Z.qcow2`).
     pub node_image_url: String,
-    /// SHA-256 of the image at `node_image_url`.
+    /// SHA-256 the image's bytes must have; empty = the one in `<url>.CHECKSUM` next to
+    /// the image (OSISM publishes these). Without either, a missing image is not uploaded.
     pub node_image_sha256: String,
-    /// Convert the image to raw before upload (copy-on-write on Ceph backends).
+    /// Convert a qcow2 node image to raw before upload (copy-on-write on Ceph backends);
+    /// needs `qemu-img` (Debian: `qemu-utils`).
     pub kube_image_raw: bool,
     /// Extra properties set on the uploaded image (R4's
     /// `image_registration_extra_flags` as `--property` pairs).
@@ -76,10 +79,11 @@ pub struct Settings {
     pub controller_flavor: String,
     /// Flavor of the worker nodes.
     pub worker_flavor: String,
-    /// Root volume (GiB) for the control-plane nodes; 0 = the flavor's disk. Needed for
-    /// diskless flavors such as `SCS-2V-4`.
+    /// Root volume (GiB) for the control-plane nodes; 0 = the flavor's disk, or for a
+    /// diskless flavor such as `SCS-2V-4` a size `prepare-cloud` computes (image size + 2 +
+    /// half the RAM in GiB, rounded down to 5, at most 125).
     pub controller_root_disk_gib: u32,
-    /// Root volume (GiB) for the workers; 0 = the flavor's disk.
+    /// Root volume (GiB) for the workers; 0 = as for `controller_root_disk_gib`.
     pub worker_root_disk_gib: u32,
     /// Number of control-plane nodes (odd: 1, 3, 5).
     pub controller_count: u32,

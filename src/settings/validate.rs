@@ -104,6 +104,14 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
             );
         }
     }
+    let sha = s.node_image_sha256.trim();
+    if !sha.is_empty() && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit())) {
+        err(
+            "node_image_sha256",
+            format!("`{sha}` is not a SHA-256 (64 hexadecimal digits)"),
+            Some("use the output of `sha256sum` for the image file, or leave it empty to use `<url>.CHECKSUM`".into()),
+        );
+    }
     if s.cloud_provider.trim().is_empty() {
         err(
             "cloud_provider",
@@ -192,7 +200,9 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
             warn(
                 flavor_key,
                 format!("`{flavor}` has no disk; the nodes need a root volume"),
-                Some(format!("set `{disk_key}` (e.g. 30)")),
+                Some(format!(
+                    "`prepare-cloud --render-out` sizes one from the image; set `{disk_key}` (e.g. 30) to choose it, or when rendering without the cloud"
+                )),
             );
         }
         if (1..10).contains(&disk) {
