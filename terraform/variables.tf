@@ -4,7 +4,9 @@
 # key they seed (tests/terraform.rs checks that against the settings schema).
 #
 # Validations only look at their own variable (OpenTofu/Terraform 1.6 allow nothing
-# else); checks that combine variables are preconditions in server.tf.
+# else); checks that combine variables are preconditions in server.tf. `||` does not
+# short-circuit in Terraform: a function that fails on the empty default is wrapped in
+# try()/can().
 
 # --- cloud and credentials ---------------------------------------------------------
 
@@ -51,13 +53,19 @@ variable "interface" {
 }
 
 variable "cacert_file" {
-  description = "Path (on the deploy host) of a PEM CA bundle for a cloud whose API certificates are not publicly trusted; copied to the server and set as `cacert` in its clouds.yaml. Empty = the system CAs."
+  description = "Path (on the deploy host) of the PEM CA certificate(s) of a cloud whose API certificates are not publicly trusted (at most 32 KiB); copied to the server and set as `cacert` in its clouds.yaml. Empty = the system CAs."
   type        = string
   default     = ""
 
   validation {
-    condition     = var.cacert_file == "" || fileexists(pathexpand(var.cacert_file))
+    condition     = var.cacert_file == "" || try(fileexists(pathexpand(var.cacert_file)), false)
     error_message = "The cacert_file does not exist; give the path of a PEM file, or leave it empty."
+  }
+
+  # It travels in the user-data, which Nova limits to 64 KiB (base64-encoded).
+  validation {
+    condition     = var.cacert_file == "" || try(length(file(pathexpand(var.cacert_file))) <= 32768, false)
+    error_message = "The cacert_file is larger than 32 KiB: give only the CA(s) of the cloud's API, not a whole system bundle."
   }
 }
 
@@ -309,7 +317,7 @@ variable "scs_capi_binary" {
   default     = ""
 
   validation {
-    condition     = var.scs_capi_binary == "" || fileexists(pathexpand(var.scs_capi_binary))
+    condition     = var.scs_capi_binary == "" || try(fileexists(pathexpand(var.scs_capi_binary)), false)
     error_message = "The scs_capi_binary does not exist; build it first (cargo build --release) or give its path."
   }
 }
