@@ -2,8 +2,9 @@
 //! (neither can download providers here, and a fresh machine has neither):
 //! - every `.tf`/`.tfvars` file and every template parses (hcl-rs);
 //! - every variable has a type, a description and at least one validation, and each
-//!   validation looks only at its own variable (all OpenTofu/Terraform 1.6 allow); the
-//!   README names every variable and output;
+//!   validation looks only at its own variable (all OpenTofu/Terraform 1.6 allow) and
+//!   keeps functions that can fail inside can()/try() (Terraform's `||` evaluates both
+//!   sides); the README names every variable and output;
 //! - every `var.X`/`local.X` reference names a declared one, and every variable is used;
 //! - the variables that seed the defaults file are named like the settings keys they seed,
 //!   `settings_keys.tf` equals the settings schema, and the example tfvars sets only
@@ -866,35 +867,112 @@ fn settings_keys_tf_equals_the_settings_schema() {
 
 /// Every string of every all-string array literal inside `expr`.
 fn string_arrays(expr: &Expression, out: &mut BTreeSet<String>) {
-    match expr {
-        Expression::Array(items) => {
-            let strings: Vec<&str> = items
-                .iter()
-                .filter_map(|e| match e {
-                    Expression::String(s) => Some(s.as_str()),
-                    _ => None,
-                })
-                .collect();
-            if !items.is_empty() && strings.len() == items.len() {
-                out.extend(strings.into_iter().map(String::from));
-            }
+    if let Expression::Array(items) = expr {
+        let strings: Vec<&str> = items
+            .iter()
+            .filter_map(|e| match e {
+                Expression::String(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !items.is_empty() && strings.len() == items.len() {
+            out.extend(strings.into_iter().map(String::from));
         }
-        Expression::FuncCall(call) => call.args.iter().for_each(|a| string_arrays(a, out)),
-        Expression::Parenthesis(inner) => string_arrays(inner, out),
-        Expression::Conditional(c) => {
-            for e in [&c.cond_expr, &c.true_expr, &c.false_expr] {
-                string_arrays(e, out);
-            }
-        }
-        Expression::Operation(op) => match op.as_ref() {
-            hcl::expr::Operation::Binary(b) => {
-                string_arrays(&b.lhs_expr, out);
-                string_arrays(&b.rhs_expr, out);
-            }
-            hcl::expr::Operation::Unary(u) => string_arrays(&u.expr, out),
-        },
-        _ => {}
     }
+    for child in children(expr) {
+        string_arrays(child, out);
+    }
+}
+
+/// The direct sub-expressions of `expr` (not those inside string templates).
+fn children(expr: &Expression) -> Vec<&Expression> {
+    use hcl::expr::{ObjectKey, Operation, TraversalOperator as Op};
+    match expr {
+        Expression::Array(items) => items.iter().collect(),
+        Expression::Object(o) => o
+            .iter()
+            .flat_map(|(k, v)| match k {
+                ObjectKey::Expression(e) => vec![e, v],
+                _ => vec![v],
+            })
+            .collect(),
+        Expression::FuncCall(call) => call.args.iter().collect(),
+        Expression::Parenthesis(inner) => vec![inner.as_ref()],
+        Expression::Conditional(c) => vec![&c.cond_expr, &c.true_expr, &c.false_expr],
+        Expression::Operation(op) => match op.as_ref() {
+            Operation::Binary(b) => vec![&b.lhs_expr, &b.rhs_expr],
+            Operation::Unary(u) => vec![&u.expr],
+        },
+        Expression::ForExpr(f) => [
+            Some(&f.collection_expr),
+            f.key_expr.as_ref(),
+            Some(&f.value_expr),
+            f.cond_expr.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        Expression::Traversal(t) => std::iter::once(&t.expr)
+            .chain(t.operators.iter().filter_map(|o| match o {
+                Op::Index(e) => Some(e),
+                _ => None,
+            }))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Calls to functions that fail on bad input, outside `can()`/`try()`.
+fn unguarded_calls(expr: &Expression, guarded: bool, out: &mut Vec<String>) {
+    const FAILING: &[&str] = &[
+        "cidrhost",
+        "cidrnetmask",
+        "cidrsubnet",
+        "file",
+        "fileexists",
+        "filesha256",
+        "formatdate",
+        "keys",
+        "regex",
+        "tonumber",
+    ];
+    let mut guarded = guarded;
+    if let Expression::FuncCall(call) = expr {
+        let name = call.name.name.as_str();
+        if !guarded && FAILING.contains(&name) {
+            out.push(name.to_string());
+        }
+        guarded |= name == "can" || name == "try";
+    }
+    for child in children(expr) {
+        unguarded_calls(child, guarded, out);
+    }
+}
+
+#[test]
+fn validations_cannot_fail_with_an_error_instead_of_their_message() {
+    // Terraform evaluates both sides of `||`: `var.x == "" || fileexists(var.x)` fails
+    // with "Error in function call" for the empty default instead of passing. A function
+    // that can fail must sit inside can() or try().
+    let files = tf_files();
+    let mut problems = Vec::new();
+    for (name, body) in variables(&files) {
+        for v in body
+            .blocks()
+            .filter(|b| b.identifier.as_str() == "validation")
+        {
+            let mut calls = Vec::new();
+            if let Some(cond) = attr(&v.body, "condition") {
+                unguarded_calls(cond, false, &mut calls);
+            }
+            if !calls.is_empty() {
+                problems.push(format!(
+                    "`{name}`: wrap {calls:?} in can() or try() in the validation"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
