@@ -118,6 +118,15 @@ fn scenarios() -> Vec<Scenario> {
             Some("pw"),
         ),
         sc(
+            "a cloud name with dashes is looked up as written",
+            &[(
+                "cwd/clouds.yaml",
+                "clouds:\n  gx-scs:\n    auth:\n      auth-url: https://k/v3\n      username: alice\n      password: pw\n      project-id: p-1\n      user-domain-id: default\n    region-name: RegionOne\n  gx_scs:\n    auth:\n      auth_url: https://other/v3\n      username: mallory\n      password: x\n",
+            )],
+            &[],
+            Some("gx-scs"),
+        ),
+        sc(
             "cwd beats ~/.config",
             &[
                 ("cwd/clouds.yaml", PW_CLOUD),

@@ -1214,7 +1214,6 @@ fn cloud_init_with_a_custom_ca_and_region() {
 /// openstacksdk's key normalisation to the `clouds:` map itself, in
 /// `src/cloud/config.rs`), so `scs-capi` on the server would not find such a cloud.
 #[test]
-#[ignore = "src/cloud/config.rs normalises `-` in cloud names; remove once that is fixed"]
 fn a_cloud_name_with_a_dash_resolves_on_the_server() {
     let dir = tempfile::tempdir().expect("temp dir");
     let binary = dir.path().join("scs-capi");

@@ -247,7 +247,15 @@ pub fn resolve_with(os_cloud: Option<&str>, env: &Env) -> Result<ResolvedCloud, 
         .unwrap_or_else(|| "`clouds.yaml`".to_string());
     let mut clouds = match config.remove("clouds") {
         None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => normalize_keys(m),
+        // Cloud names are looked up as written (`gx-scs`); only their contents are
+        // normalised, as openstacksdk does.
+        Some(Value::Object(m)) => m
+            .into_iter()
+            .map(|(name, v)| match v {
+                Value::Object(o) => (name, Value::Object(normalize_keys(o))),
+                other => (name, other),
+            })
+            .collect(),
         Some(_) => {
             return Err(
                 CloudError::config(format!("`clouds` in {file_desc} is not a mapping"))
