@@ -50,3 +50,115 @@ fn readme_opens_with_the_two_commands_and_ci_runs_the_second() {
         "{ci}"
     );
 }
+
+/// The user-facing documents (release notes, README, docs/, terraform's README).
+fn user_docs() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![
+        root.join("README.md"),
+        root.join("Release-Notes-R4.md"),
+        root.join("terraform/README.md"),
+    ];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+        .into_iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.display().to_string(), text)
+        })
+        .collect()
+}
+
+/// Backticked words that look like settings keys (`snake_case`) in `text`.
+fn backticked_snake_words(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| {
+            w.contains('_')
+                && w.starts_with(|c: char| c.is_ascii_lowercase())
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_setting_the_release_notes_name_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let notes = std::fs::read_to_string(root.join("Release-Notes-R4.md")).unwrap();
+    let known = scs_capi::settings::layers::known_keys();
+    let named = backticked_snake_words(&notes);
+    assert!(named.len() >= 15, "the notes name only {named:?}");
+    for word in &named {
+        assert!(
+            known.iter().any(|k| k == word),
+            "Release-Notes-R4.md names `{word}`, which is not a setting"
+        );
+    }
+    for required in [
+        "cilium_binaries",
+        "calico_version",
+        "restrict_kubeapi",
+        "kubernetes_version",
+        "etcd_defrag",
+    ] {
+        assert!(
+            named.iter().any(|w| w == required),
+            "the notes must cover `{required}`"
+        );
+    }
+    assert!(notes.contains("March 2023"), "R4's release date");
+}
+
+#[test]
+fn documented_commands_exist() {
+    use clap::CommandFactory;
+    let cli = scs_capi::cli::Cli::command();
+    let mut checked = 0;
+    for (file, text) in user_docs() {
+        for (i, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(at) = rest.find("scs-capi ") {
+                let words: Vec<&str> = rest[at + "scs-capi ".len()..]
+                    .split(|c: char| c.is_whitespace() || c == '`')
+                    .filter(|w| !w.is_empty())
+                    .take(2)
+                    .collect();
+                rest = &rest[at + "scs-capi ".len()..];
+                let Some(first) = words.first() else { continue };
+                if first.starts_with('-')
+                    || !first.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                {
+                    continue;
+                }
+                let sub = cli.find_subcommand(first).unwrap_or_else(|| {
+                    panic!("{file}:{}: `scs-capi {first}` is not a command", i + 1)
+                });
+                // Nested commands (`mgmt init`, `settings import`) must exist too.
+                if sub.has_subcommands() {
+                    let second = words.get(1).copied().unwrap_or_default();
+                    if second.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                        && !second.is_empty()
+                    {
+                        assert!(
+                            sub.find_subcommand(second).is_some(),
+                            "{file}:{}: `scs-capi {first} {second}` is not a command",
+                            i + 1
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} command mentions found");
+}
