@@ -9,7 +9,8 @@
 //!
 //! Names follow `scs_capi::cloud::names` (which documents where each comes from); the
 //! returned [`SeededCluster`] lists every id, so tests can check that all of it (and
-//! nothing of a look-alike cluster) went.
+//! nothing of a look-alike cluster) went. Server groups and security groups that exist
+//! already under the names `prepare-cloud` gives them are adopted.
 
 use serde_json::{Value, json};
 
@@ -141,9 +142,13 @@ fn suffix(i: usize) -> String {
     format!("m{i:04x}")
 }
 
-/// A UUID-shaped string, distinct per `(tag, i)`.
-fn uuid_like(tag: u32, i: usize) -> String {
-    format!("{tag:08x}-1111-4222-8333-{i:012x}")
+/// A UUID-shaped string, distinct per `(cluster, tag, i)` (Kubernetes UIDs are unique).
+fn uuid_like(cluster: &str, tag: u16, i: usize) -> String {
+    // FNV-1a of the cluster name
+    let h = cluster.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{h:08x}-{tag:04x}-4222-8333-{i:012x}")
 }
 
 impl Seed<'_> {
@@ -174,6 +179,15 @@ impl Seed<'_> {
         c.subnet = self.first_subnet(&c.network);
         c.router = self.router(&capo_net, Some(&ext), Some(&c.subnet));
 
+        // What prepare-cloud may have created already is adopted, not duplicated.
+        let existing = |kind: &str, n: &str| {
+            self.with(|s| {
+                s.list(kind)
+                    .iter()
+                    .find(|x| x["name"] == n)
+                    .and_then(|x| x["id"].as_str().map(String::from))
+            })
+        };
         let sg = |n: &str, description: &str| {
             self.neutron(
                 "security_groups",
@@ -182,7 +196,9 @@ impl Seed<'_> {
         };
         let cp_sg = sg(&format!("k8s-cluster-{base}-secgroup-controlplane"), "");
         let wk_sg = sg(&format!("k8s-cluster-{base}-secgroup-worker"), "");
-        let cilium = sg(&format!("{p}-{name}-cilium"), "");
+        let cilium_name = format!("{p}-{name}-cilium");
+        let cilium =
+            existing("security_groups", &cilium_name).unwrap_or_else(|| sg(&cilium_name, ""));
         c.security_groups
             .extend([cp_sg.clone(), wk_sg.clone(), cilium.clone()]);
 
@@ -211,7 +227,7 @@ impl Seed<'_> {
             ));
             c.load_balancers.push(lb);
             let g = sg(
-                &format!("lb-sg-{}-default-{svc}", uuid_like(0x5eca, i)),
+                &format!("lb-sg-{}-default-{svc}", uuid_like(name, 0x5eca, i)),
                 &format!("Security Group for default/{svc} Service LoadBalancer in cluster {name}"),
             );
             lb_sgs.push(g);
@@ -255,8 +271,10 @@ impl Seed<'_> {
             c.ports.push(port);
         }
         for role in ["controller", "worker"] {
-            c.server_groups
-                .push(self.server_group(&format!("{p}-{name}-{role}"), "anti-affinity"));
+            let n = format!("{p}-{name}-{role}");
+            let g = existing("server_groups", &n)
+                .unwrap_or_else(|| self.server_group(&n, "anti-affinity"));
+            c.server_groups.push(g);
         }
 
         // Cinder CSI volumes; the first is attached to the first worker
@@ -267,7 +285,7 @@ impl Seed<'_> {
                 _ => vec![],
             };
             c.volumes.push(self.volume(
-                &format!("pvc-{}", uuid_like(0xc5, i)),
+                &format!("pvc-{}", uuid_like(name, 0xc5, i)),
                 1,
                 &[("cinder.csi.openstack.org/cluster", name)],
                 &attached,
