@@ -124,6 +124,18 @@ impl SeededCluster {
         v
     }
 
+    /// The ids as JSON: `network`, `subnet`, `router`, `kubeapi_lb` and one list per
+    /// snapshot kind (`loadbalancers`, `floatingips`, `servers`, `ports`...).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "network": self.network, "subnet": self.subnet, "router": self.router,
+            "kubeapi_lb": self.kubeapi_lb, "loadbalancers": self.load_balancers,
+            "floatingips": self.floating_ips, "servers": self.servers, "ports": self.ports,
+            "security_groups": self.security_groups, "server_groups": self.server_groups,
+            "volumes": self.volumes,
+        })
+    }
+
     /// Those of [`SeededCluster::all`] still present in `snapshot`.
     pub fn present_in(&self, snapshot: &Value) -> Vec<(&'static str, String)> {
         self.all()
