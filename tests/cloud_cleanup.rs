@@ -24,9 +24,9 @@ use support::keystone::{DEMO_PW, Keystone, app_credential_login, yaml_field};
 fn two_clusters() -> (FakeEnv, SeededCluster, SeededCluster) {
     let env = FakeEnv::new(|c| c.seed().demo());
     let shape = ClusterShape::default();
-    let foo = env.cloud.seed().cluster("foo", "10.8.0.0/20", &shape);
-    let foobar = env.cloud.seed().cluster("foobar", "10.9.0.0/20", &shape);
-    (env, foo, foobar)
+    let cluster = env.cloud.seed().cluster("foo", "10.8.0.0/20", &shape);
+    let look_alike = env.cloud.seed().cluster("foobar", "10.9.0.0/20", &shape);
+    (env, cluster, look_alike)
 }
 
 /// Ids of the management server's resources (the demo seed): nothing may touch them.
