@@ -17,7 +17,7 @@
 mod deletion;
 mod listing;
 
-pub use deletion::{DeleteWaits, NeutronKind, delete_error};
+pub use deletion::{DeleteWaits, NeutronKind};
 
 use std::borrow::Cow;
 

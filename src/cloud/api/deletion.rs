@@ -64,7 +64,7 @@ pub enum NeutronKind {
 /// A failure left after the HTTP-level retries, for the executor: 409 and transient
 /// failures may clear up (retryable), anything else is final. OpenStack's message comes
 /// first, then the request (method, service, path), its id and the attempts.
-pub fn delete_error(f: ApiFailure) -> DeleteError {
+fn delete_error(f: ApiFailure) -> DeleteError {
     let status = f.status.map(|s| s.as_u16());
     let retryable = match status {
         None => true,
@@ -327,7 +327,13 @@ impl Api<'_> {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 3 / 2).min(waits.max_poll);
                 }
-                Err(f) => return Err(delete_error(f)),
+                Err(f) => {
+                    // A conflict that outlasted the whole wait will not clear up soon.
+                    let stuck = f.is_status(409);
+                    let mut e = delete_error(f);
+                    e.retryable &= !stuck;
+                    return Err(e);
+                }
             }
         }
         self.wait_gone(&what, deadline, waits.max_poll, || async {
