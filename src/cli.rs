@@ -44,6 +44,16 @@ pub enum Command {
     EtcdDefragScript(commands::etcd_defrag_script::Args),
     /// Check the cloud and create the per-cluster resources (node image, app credential, server groups, cilium security group); `--dry-run` only plans, `--render-out DIR` renders with the results.
     PrepareCloud(commands::prepare_cloud::Args),
+    /// Delete every OpenStack resource of a cluster, in dependency order; `--dry-run` only plans.
+    ///
+    /// Load balancers (OCCM's and the kube-API one) with their floating IPs, servers, ports,
+    /// router interfaces, subnets, networks, routers, security groups, server groups and the
+    /// application credential; the cluster's Cinder CSI volumes only with `--volumes delete`.
+    /// Nothing of another cluster or the management server is touched.
+    ///
+    /// Exit status: 0 all gone, 1 something failed or is blocked (re-run to continue),
+    /// 2 usage, configuration or cloud error (nothing deleted).
+    Cleanup(commands::cleanup::Args),
     /// Print the JSON Schema of settings files (or the configuration reference).
     Schema(commands::schema::Args),
     /// Print shell completions.

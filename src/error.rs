@@ -2,7 +2,8 @@
 //!
 //! A [`Diagnostic`] is a finding about the user's settings (file, line, column, key,
 //! message, hint); [`Error`] is everything that stops a command. Exit codes: 0 success,
-//! 1 invalid settings, 2 usage, I/O, cloud or cluster failure.
+//! 1 invalid settings or work left undone (`cleanup`), 2 usage, I/O, cloud or cluster
+//! failure.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -143,6 +144,13 @@ pub enum Error {
         #[source]
         source: minijinja::Error,
     },
+    /// The command did what it could but something is left undone; the table it printed
+    /// says what (exit 1; `cleanup` with failed or blocked resources).
+    #[error("{message}")]
+    Incomplete {
+        message: String,
+        hint: Option<String>,
+    },
     /// OpenStack configuration, authentication or API failure (exit 2).
     #[error(transparent)]
     Cloud(#[from] crate::cloud::CloudError),
@@ -163,7 +171,7 @@ impl Error {
 
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Invalid(_) | Error::Reported => ExitCode::from(1),
+            Error::Invalid(_) | Error::Reported | Error::Incomplete { .. } => ExitCode::from(1),
             _ => ExitCode::from(2),
         }
     }
@@ -188,7 +196,7 @@ pub fn report(err: &Error, out: &mut dyn std::io::Write) {
         source = cause.source();
     }
     let hint = match err {
-        Error::Usage { hint, .. } => hint.as_deref(),
+        Error::Usage { hint, .. } | Error::Incomplete { hint, .. } => hint.as_deref(),
         Error::Cloud(e) => e.hint.as_deref(),
         Error::Addon(e) => e.hint.as_deref(),
         _ => None,

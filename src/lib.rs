@@ -32,6 +32,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Command::Settings(cmd) => commands::settings::run(cmd, out, err),
         Command::EtcdDefragScript(args) => commands::etcd_defrag_script::run(args, out, err),
         Command::PrepareCloud(args) => commands::prepare_cloud::run(args, templates, out, err),
+        Command::Cleanup(args) => commands::cleanup::run(args, out, err),
         Command::Schema(args) => commands::schema::run(args, out),
         Command::Completions(args) => commands::completions::run(args, out),
         Command::Man => commands::completions::man(out),

@@ -10,39 +10,18 @@
 //! token lands in `~/.osc`), which is only sound while no other test thread reads the
 //! environment. Keystone starts in the background while the conformance table runs.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use scs_capi::cloud::config::{AuthType, Env, ResolvedCloud, resolve_with};
 use scs_capi::cloud::{CloudErrorKind, Session};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-
-const DEMO_PW: &str = "s3cret-demo";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn venv() -> PathBuf {
-    std::env::var_os("SCS_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv-test"))
-}
-
-fn venv_python() -> PathBuf {
-    let py = venv().join("bin/python");
-    assert!(
-        py.exists() && venv().join("bin/keystone-manage").exists(),
-        "the test venv `{}` is missing or lacks keystone/openstacksdk; run scripts/test.sh \
-         (or `python3 -m venv .venv-test && .venv-test/bin/pip install keystone==30.0.0 \
-         gunicorn==27.0.1 openstacksdk==4.22.0 python-openstackclient==10.5.0`)",
-        venv().display()
-    );
-    py
-}
+use support::keystone::{DEMO_PW, Keystone, free_port, repo, venv_python};
 
 // ---------------------------------------------------------------------------------------
 // Conformance table
@@ -514,55 +493,6 @@ fn conformance() {
 // Real Keystone
 // ---------------------------------------------------------------------------------------
 
-struct Keystone {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Keystone {
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/v3", self.port)
-    }
-
-    fn script(&self, args: &[&str]) -> std::process::Output {
-        let mut cmd = Command::new(repo().join("scripts/keystone-local.sh"));
-        cmd.args(args)
-            .arg(&self.dir)
-            .env("KS_PORT", self.port.to_string())
-            .env("SCS_TEST_VENV", venv());
-        cmd.output().expect("run keystone-local.sh")
-    }
-}
-
-impl Drop for Keystone {
-    fn drop(&mut self) {
-        let _ = self.script(&["stop"]);
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn start_keystone(dir: &Path) -> (Keystone, Child) {
-    venv_python();
-    let ks = Keystone {
-        dir: dir.to_path_buf(),
-        port: free_port(),
-    };
-    let child = Command::new(repo().join("scripts/keystone-local.sh"))
-        .arg("start")
-        .arg(dir)
-        .env("KS_PORT", ks.port.to_string())
-        .env("SCS_TEST_VENV", venv())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start keystone-local.sh");
-    (ks, child)
-}
-
 fn write_cloud_files(dir: &Path, clouds: &str, secure: Option<&str>) -> Env {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("clouds.yaml"), clouds).unwrap();
@@ -846,7 +776,7 @@ fn cloud_config_and_keystone() {
     }
 
     let t0 = Instant::now();
-    let (ks, mut starting) = start_keystone(&work.path().join("keystone"));
+    let (ks, mut starting) = Keystone::spawn(&work.path().join("keystone"));
     conformance();
     config_errors(work.path());
     eprintln!("conformance + config errors: {:?}", t0.elapsed());

@@ -6,128 +6,53 @@
 //! The application credential needs Keystone; it is covered by `keystone_app_credential`
 //! (real Keystone from `scripts/keystone-local.sh`, catalog pointing at the fake).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use fake_openstack::{FakeCloud, FaultKind, Running};
+use fake_openstack::FaultKind;
 use serde_json::{Value, json};
+use support::cloud::{FakeEnv, assert_exit, text};
 
 const IMAGE: &str = "ubuntu-capi-image-test";
 
-struct Env {
-    cloud: FakeCloud,
-    _running: Running,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    /// A cloud as SCS looks before prepare-cloud, plus the node image and worker flavor.
-    fn new() -> Env {
-        let cloud = FakeCloud::new();
+/// A cloud as SCS looks before prepare-cloud, plus the node image and worker flavor.
+fn new_env() -> FakeEnv {
+    FakeEnv::new(|cloud| {
         cloud.seed().demo();
         cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
         cloud
             .seed()
             .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));
-        let running = cloud.serve_in_background(0).expect("fake serves");
-        let dir = tempfile::tempdir().unwrap();
-        let yaml = cloud
-            .endpoints(&running.url)
-            .clouds_yaml("fake")
-            .replace(
-                "    auth_type: none\n",
-                "    auth_type: none\n    api_timeout: 2\n",
-            )
-            // The SDK does not version-discover an unversioned override (see the report).
-            .replace("/image\n", "/image/v2\n")
-            .replace("/network\n", "/network/v2.0\n")
-            .replace("/load-balancer\n", "/load-balancer/v2\n");
-        std::fs::write(dir.path().join("clouds.yaml"), yaml).unwrap();
-        Env {
-            cloud,
-            _running: running,
-            dir,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `<name>.yaml` with the base settings plus `extra`.
-    fn settings(&self, name: &str, extra: &str) -> PathBuf {
-        let p = self.path().join(format!("{name}.yaml"));
-        let body = format!(
-            "cluster_name: {name}\ncloud_provider: fake\nnode_image: {IMAGE}\n\
-             controller_flavor: SCS-2V-4-20s\nworker_flavor: SCS-2V-4-20\n{extra}"
-        );
-        std::fs::write(&p, body).unwrap();
-        p
-    }
-
-    fn run(&self, file: &Path, args: &[&str]) -> Output {
-        let home = self.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        Command::cargo_bin("scs-capi")
-            .unwrap()
-            .arg("prepare-cloud")
-            .arg("-f")
-            .arg(file)
-            .args(args)
-            .current_dir(self.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_STATE_HOME", home.join(".local/state"))
-            .env("OS_CLIENT_CONFIG_FILE", self.path().join("clouds.yaml"))
-            .env("NO_COLOR", "1")
-            .timeout(Duration::from_secs(120))
-            .output()
-            .unwrap()
-    }
-
-    fn mutations(&self) -> Vec<String> {
-        self.cloud
-            .request_log()
-            .into_iter()
-            .filter(|r| r.method != "GET" && r.method != "HEAD")
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect()
-    }
-
-    fn named(&self, kind: &str, name: &str) -> Vec<Value> {
-        self.cloud.snapshot()[kind]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|v| v["name"] == name)
-            .cloned()
-            .collect()
-    }
+    })
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// Writes `<name>.yaml` with the base settings plus `extra`.
+fn settings(env: &FakeEnv, name: &str, extra: &str) -> PathBuf {
+    let p = env.path().join(format!("{name}.yaml"));
+    let body = format!(
+        "cluster_name: {name}\ncloud_provider: fake\nnode_image: {IMAGE}\n\
+         controller_flavor: SCS-2V-4-20s\nworker_flavor: SCS-2V-4-20\n{extra}"
+    );
+    std::fs::write(&p, body).unwrap();
+    p
 }
 
-fn assert_exit(o: &Output, code: i32) {
-    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+fn prepare(env: &FakeEnv, file: &Path, args: &[&str]) -> Output {
+    let file = file.to_str().unwrap();
+    let mut all = vec!["prepare-cloud", "-f", file];
+    all.extend_from_slice(args);
+    env.run(&all)
 }
 
 #[test]
 fn dry_run_creates_nothing() {
-    let env = Env::new();
-    let f = env.settings("foo", "use_cilium: true\nanti_affinity: true\n");
+    let env = new_env();
+    let f = settings(&env, "foo", "use_cilium: true\nanti_affinity: true\n");
     let before = env.cloud.snapshot();
-    let o = env.run(&f, &["--dry-run", "--output", "json"]);
+    let o = prepare(&env, &f, &["--dry-run", "--output", "json"]);
     assert_exit(&o, 0);
     assert_eq!(env.cloud.snapshot(), before);
     assert_eq!(env.mutations(), Vec::<String>::new());
@@ -158,12 +83,13 @@ fn dry_run_creates_nothing() {
 
 #[test]
 fn run_creates_exactly_the_resources_then_is_a_no_op() {
-    let env = Env::new();
-    let f = env.settings(
+    let env = new_env();
+    let f = settings(
+        &env,
         "foo",
         "use_cilium: true\nanti_affinity: true\nrestrict_kubeapi: [10.1.0.0/16]\n",
     );
-    let o = env.run(&f, &["--output", "json"]);
+    let o = prepare(&env, &f, &["--output", "json"]);
     assert_exit(&o, 0);
     let cp = env.named("server_groups", "capi-foo-controller");
     let wk = env.named("server_groups", "capi-foo-worker");
@@ -219,7 +145,7 @@ fn run_creates_exactly_the_resources_then_is_a_no_op() {
     // Second run: nothing to do.
     env.cloud.clear_request_log();
     let before = env.cloud.snapshot();
-    let o = env.run(&f, &[]);
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 0);
     assert_eq!(env.mutations(), Vec::<String>::new());
     assert_eq!(env.cloud.snapshot(), before);
@@ -229,14 +155,14 @@ fn run_creates_exactly_the_resources_then_is_a_no_op() {
 
 #[test]
 fn cilium_off_and_foo_never_touches_foobar() {
-    let env = Env::new();
+    let env = new_env();
     let foobar_sg = env.cloud.seed().security_group("capi-foobar-cilium");
     let foobar_grp = env
         .cloud
         .seed()
         .server_group("capi-foobar-controller", "soft-anti-affinity");
-    let f = env.settings("foo", "use_cilium: false\nanti_affinity: true\n");
-    let o = env.run(&f, &[]);
+    let f = settings(&env, "foo", "use_cilium: false\nanti_affinity: true\n");
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 0);
     assert!(env.named("security_groups", "capi-foo-cilium").is_empty());
     assert_eq!(env.named("server_groups", "capi-foo-controller").len(), 1);
@@ -267,11 +193,12 @@ fn cilium_off_and_foo_never_touches_foobar() {
     );
 
     // foobar gets its own, and adopts its existing controller group only if the policy fits.
-    let fb = env.settings(
+    let fb = settings(
+        &env,
         "foobar",
         "use_cilium: true\nanti_affinity: true\nsoft_anti_affinity_controller: true\n",
     );
-    let o = env.run(&fb, &[]);
+    let o = prepare(&env, &fb, &[]);
     assert_exit(&o, 0);
     assert_eq!(
         env.named("server_groups", "capi-foobar-controller").len(),
@@ -283,8 +210,8 @@ fn cilium_off_and_foo_never_touches_foobar() {
 #[test]
 fn problems_are_reported_before_anything_is_created() {
     // Missing flavor.
-    let env = Env::new();
-    let f = env.settings("foo", "use_cilium: true\n");
+    let env = new_env();
+    let f = settings(&env, "foo", "use_cilium: true\n");
     std::fs::write(
         &f,
         std::fs::read_to_string(&f)
@@ -292,7 +219,7 @@ fn problems_are_reported_before_anything_is_created() {
             .replace("worker_flavor: SCS-2V-4-20", "worker_flavor: SCS-9V-99"),
     )
     .unwrap();
-    let o = env.run(&f, &[]);
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -303,12 +230,12 @@ fn problems_are_reported_before_anything_is_created() {
     assert_eq!(env.mutations(), Vec::<String>::new());
 
     // Two external networks.
-    let env = Env::new();
+    let env = new_env();
     env.cloud
         .seed()
         .external_network("public2", "172.25.4.0/24");
-    let f = env.settings("foo", "use_cilium: true\n");
-    let o = env.run(&f, &[]);
+    let f = settings(&env, "foo", "use_cilium: true\n");
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -319,9 +246,9 @@ fn problems_are_reported_before_anything_is_created() {
 
     // Image min_disk larger than the flavor's disk (a diskless flavor gets a root volume
     // the image fits into: no problem there).
-    let env = Env::new();
+    let env = new_env();
     env.cloud.seed().image("big-image", json!({"min_disk": 40}));
-    let f = env.settings("foo", "use_cilium: true\n");
+    let f = settings(&env, "foo", "use_cilium: true\n");
     std::fs::write(
         &f,
         std::fs::read_to_string(&f)
@@ -330,7 +257,7 @@ fn problems_are_reported_before_anything_is_created() {
             .replace("worker_flavor: SCS-2V-4-20", "worker_flavor: SCS-2V-4"),
     )
     .unwrap();
-    let o = env.run(&f, &[]);
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -342,8 +269,8 @@ fn problems_are_reported_before_anything_is_created() {
 
     // Missing image whose source cannot be verified (no checksum for a local file that does
     // not exist): reported, never faked, nothing uploaded.
-    let env = Env::new();
-    let f = env.settings("foo", "node_image_url: /nonexistent/node.qcow2\n");
+    let env = new_env();
+    let f = settings(&env, "foo", "node_image_url: /nonexistent/node.qcow2\n");
     std::fs::write(
         &f,
         std::fs::read_to_string(&f)
@@ -351,7 +278,7 @@ fn problems_are_reported_before_anything_is_created() {
             .replace(IMAGE, "no-such-image"),
     )
     .unwrap();
-    let o = env.run(&f, &[]);
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -364,13 +291,14 @@ fn problems_are_reported_before_anything_is_created() {
 
 #[test]
 fn invalid_settings_exit_1_without_touching_the_cloud() {
-    let env = Env::new();
+    let env = new_env();
     // OVN provider with a kube-API allowlist.
-    let f = env.settings(
+    let f = settings(
+        &env,
         "foo",
         "use_ovn_lb_provider: true\nrestrict_kubeapi: [10.0.0.0/8]\nmgmt_egress_cidr: 192.0.2.1/32\n",
     );
-    let o = env.run(&f, &[]);
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 1);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("OVN"),
@@ -378,8 +306,8 @@ fn invalid_settings_exit_1_without_touching_the_cloud() {
         text(&o)
     );
     // A typo.
-    let f = env.settings("bar", "worker_flavour: x\n");
-    let o = env.run(&f, &[]);
+    let f = settings(&env, "bar", "worker_flavour: x\n");
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 1);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("worker_flavour"),
@@ -395,8 +323,8 @@ fn invalid_settings_exit_1_without_touching_the_cloud() {
 
 #[test]
 fn transient_faults_are_retried() {
-    let env = Env::new();
-    let f = env.settings("foo", "use_cilium: true\nanti_affinity: true\n");
+    let env = new_env();
+    let f = settings(&env, "foo", "use_cilium: true\nanti_affinity: true\n");
     let faults = env.cloud.faults();
     faults.status("GET", "/compute/v2.1/os-server-groups", 2, 503);
     faults.inject(
@@ -411,7 +339,7 @@ fn transient_faults_are_retried() {
     faults.inject("GET", "/compute/v2.1/flavors", 1, FaultKind::DropConnection);
     faults.status("POST", "/network/v2.0/security-group-rules", 1, 503);
     let t0 = Instant::now();
-    let o = env.run(&f, &[]);
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 0);
     assert_eq!(env.cloud.faults().pending(), 0);
     // Retry-After 2 s and a 2 s timeout were waited for.
@@ -430,12 +358,12 @@ fn transient_faults_are_retried() {
 
 #[test]
 fn quota_error_is_reported_and_a_rerun_converges() {
-    let env = Env::new();
-    let f = env.settings("foo", "use_cilium: true\nanti_affinity: true\n");
+    let env = new_env();
+    let f = settings(&env, "foo", "use_cilium: true\nanti_affinity: true\n");
     env.cloud
         .faults()
         .inject("POST", "/network/v2.0/security-groups", 1, FaultKind::Quota);
-    let o = env.run(&f, &[]);
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.to_lowercase().contains("quota"), "{err}");
@@ -451,7 +379,7 @@ fn quota_error_is_reported_and_a_rerun_converges() {
     assert_eq!(sg_posts, 1);
     assert!(env.named("security_groups", "capi-foo-cilium").is_empty());
 
-    let o = env.run(&f, &[]);
+    let o = prepare(&env, &f, &[]);
     assert_exit(&o, 0);
     assert_eq!(env.named("server_groups", "capi-foo-controller").len(), 1);
     assert_eq!(env.named("server_groups", "capi-foo-worker").len(), 1);

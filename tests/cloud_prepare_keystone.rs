@@ -5,98 +5,26 @@
 //! caller's password), a re-run adopts it, and a credential whose secret was lost is
 //! replaced.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Output};
-use std::time::{Duration, Instant};
+mod support;
 
-use assert_cmd::Command;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+use std::time::Instant;
+
 use fake_openstack::FakeCloud;
 use serde_json::json;
+use support::cloud::{scs_capi, text};
+use support::keystone::{DEMO_PW, Keystone, app_credential_login, yaml_field};
 
-const DEMO_PW: &str = "s3cret-demo";
 const IMAGE: &str = "ubuntu-capi-image-test";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn venv() -> PathBuf {
-    std::env::var_os("SCS_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv-test"))
-}
-
-struct Keystone {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Keystone {
-    fn script(&self, args: &[&str]) -> Output {
-        Process::new(repo().join("scripts/keystone-local.sh"))
-            .args(args)
-            .arg(&self.dir)
-            .env("KS_PORT", self.port.to_string())
-            .env("SCS_TEST_VENV", venv())
-            .output()
-            .expect("run keystone-local.sh")
-    }
-
-    fn start(dir: &Path) -> Keystone {
-        assert!(
-            venv().join("bin/keystone-manage").exists(),
-            "the test venv `{}` lacks keystone; run scripts/test.sh",
-            venv().display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let ks = Keystone {
-            dir: dir.to_path_buf(),
-            port,
-        };
-        let out = ks.script(&["start"]);
-        assert!(
-            out.status.success(),
-            "keystone-local.sh start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        ks
-    }
-}
-
-impl Drop for Keystone {
-    fn drop(&mut self) {
-        let _ = self.script(&["stop"]);
-    }
-}
-
 fn run(work: &Path, home: &Path, settings: &Path) -> Output {
-    Command::cargo_bin("scs-capi")
-        .unwrap()
+    scs_capi(work, home, &work.join("clouds.yaml"))
         .args(["prepare-cloud", "--output", "json", "-f"])
         .arg(settings)
-        .current_dir(work)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("OS_CLIENT_CONFIG_FILE", work.join("clouds.yaml"))
-        .env("NO_COLOR", "1")
-        .timeout(Duration::from_secs(180))
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
@@ -121,19 +49,11 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
         ("image", "image/v2"),
         ("load-balancer", "load-balancer/v2"),
     ] {
-        let out = ks.script(&["register", service, &format!("{base}/{path}")]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ks.register(service, &format!("{base}/{path}"));
     }
     std::fs::write(
         work.path().join("clouds.yaml"),
-        format!(
-            "clouds:\n  ks:\n    auth:\n      auth_url: http://127.0.0.1:{}/v3\n      username: demo\n      password: {DEMO_PW}\n      project_name: demo\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: RegionOne\n",
-            ks.port
-        ),
+        ks.clouds_yaml("ks", DEMO_PW),
     )
     .unwrap();
     let settings = work.path().join("kc.yaml");
@@ -149,14 +69,14 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
 
     let first = run(work.path(), &home, &settings);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    let state = home.join("state/scs-capi/kc");
+    let state = home.join(".local/state/scs-capi/kc");
     let cred = state.join("appcred.yaml");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&cred), 0o600, "credential file mode");
     assert_eq!(mode(&state), 0o700, "state dir mode");
     let stored = std::fs::read_to_string(&cred).unwrap();
     // The secret is in the file and nowhere in the output.
-    let secret = field(&stored, "application_credential_secret:");
+    let secret = yaml_field(&stored, "application_credential_secret:");
     assert!(secret.len() >= 16, "secret looks wrong");
     assert!(
         !text(&first).contains(&secret),
@@ -165,9 +85,9 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
     );
 
     // The credential works and is restricted.
-    let id = field(&stored, "application_credential_id:");
+    let id = yaml_field(&stored, "application_credential_id:");
     assert_eq!(
-        field(&stored, "application_credential_name:"),
+        yaml_field(&stored, "application_credential_name:"),
         "capi-kc-appcred"
     );
     let (status, body) = app_credential_login(ks.port, &id, &secret);
@@ -177,20 +97,11 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
     // `--render-out`: the cloud-config Secret and cloud.conf carry this credential (never
     // the caller's password), in private files.
     let out_dir = work.path().join("out");
-    let rendered = Command::cargo_bin("scs-capi")
-        .unwrap()
+    let rendered = scs_capi(work.path(), &home, &work.path().join("clouds.yaml"))
         .args(["prepare-cloud", "-f"])
         .arg(&settings)
         .arg("--render-out")
         .arg(&out_dir)
-        .current_dir(work.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("OS_CLIENT_CONFIG_FILE", work.path().join("clouds.yaml"))
-        .env("NO_COLOR", "1")
-        .timeout(Duration::from_secs(180))
         .output()
         .unwrap();
     assert_eq!(rendered.status.code(), Some(0), "{}", text(&rendered));
@@ -263,49 +174,10 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
     let third = run(work.path(), &home, &settings);
     assert_eq!(third.status.code(), Some(0), "{}", text(&third));
     let replaced = std::fs::read_to_string(&cred).unwrap();
-    assert_ne!(field(&replaced, "application_credential_id:"), id);
+    assert_ne!(yaml_field(&replaced, "application_credential_id:"), id);
     assert_eq!(mode(&cred), 0o600);
     // The old credential is gone from Keystone (it answers 404 for a deleted one).
     let (status, body) = app_credential_login(ks.port, &id, &secret);
     assert!(matches!(status, 401 | 404), "{status}: {body}");
     drop(running);
-}
-
-fn field(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(key))
-        .map(|s| s.trim().trim_matches('"').to_string())
-        .unwrap_or_else(|| panic!("no `{key}` in:\n{text}"))
-}
-
-/// Logs in to Keystone with an application credential; `(status, body)`. The secret goes
-/// to the child through its stdin, never through argv.
-fn app_credential_login(port: u16, id: &str, secret: &str) -> (u16, String) {
-    use std::io::Write;
-    let script = format!(
-        "import json, sys, urllib.request, urllib.error\n\
-         secret = sys.stdin.read()\n\
-         body = json.dumps({{'auth': {{'identity': {{'methods': ['application_credential'],\n\
-           'application_credential': {{'id': '{id}', 'secret': secret}}}}}}}}).encode()\n\
-         req = urllib.request.Request('http://127.0.0.1:{port}/v3/auth/tokens', data=body,\n\
-           headers={{'Content-Type': 'application/json'}})\n\
-         try:\n    r = urllib.request.urlopen(req); print(r.status); print(json.dumps(json.load(r), indent=1))\n\
-         except urllib.error.HTTPError as e:\n    print(e.code); print(e.read().decode())\n"
-    );
-    let mut child = Process::new(venv().join("bin/python"))
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("venv python");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(secret.as_bytes())
-        .expect("write secret");
-    let out = child.wait_with_output().expect("python");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (status, body) = text.split_once('\n').unwrap_or((&text, ""));
-    (status.trim().parse().unwrap_or(0), body.to_string())
 }

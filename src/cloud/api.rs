@@ -7,8 +7,17 @@
 //! (style.md): `find_*` returns `Option`, `ensure_*` creates or adopts, `delete_*` treats 404
 //! as done. Names of what we create come from [`super::names`] only.
 //!
-//! It does not decide *what* to create (that is [`super::prepare`]), and knows nothing of
-//! application credentials (that is [`super::session`]).
+//! The whole-project lists and the deletions `cleanup` needs are in the submodules
+//! `listing` and `deletion`.
+//!
+//! It does not decide *what* to create or delete (that is [`super::prepare`] and
+//! [`super::cleanup`]), and knows nothing of application credentials (that is
+//! [`super::session`]).
+
+mod deletion;
+mod listing;
+
+pub use deletion::{DeleteWaits, NeutronKind};
 
 use std::borrow::Cow;
 
@@ -16,8 +25,7 @@ use openstack_sdk::api::RestEndpoint;
 use openstack_sdk::api::compute::v2::{
     availability_zone::list as az_list, flavor::list_detailed as flavor_list,
     server::list_detailed as server_list, server_group::create_215 as sg215,
-    server_group::create_264 as sg264, server_group::delete as server_group_delete,
-    server_group::list as server_group_list,
+    server_group::create_264 as sg264, server_group::list as server_group_list,
 };
 use openstack_sdk::api::image::v2::image::list as image_list;
 use openstack_sdk::api::load_balancer::v2::provider::list as provider_list;
@@ -120,21 +128,24 @@ impl<'s> Api<'s> {
     }
 
     /// Version discovery of the services used here (one GET each, concurrently), so that
-    /// unversioned catalog entries (Glance, Neutron, Octavia) resolve to their API root.
+    /// unversioned catalog entries (Glance, Neutron, Octavia, Cinder) resolve to their API
+    /// root.
     /// A service that is missing fails later, on its first call, with a clear error.
     pub async fn discover(&self) {
         let c = self.session.client();
-        let (st_c, st_n, st_i, st_l) = (
+        let (st_c, st_n, st_i, st_l, st_b) = (
             ServiceType::Compute,
             ServiceType::Network,
             ServiceType::Image,
             ServiceType::LoadBalancer,
+            ServiceType::BlockStorage,
         );
         let _ = tokio::join!(
             c.discover_service_endpoint(&st_c),
             c.discover_service_endpoint(&st_n),
             c.discover_service_endpoint(&st_i),
             c.discover_service_endpoint(&st_l),
+            c.discover_service_endpoint(&st_b),
         );
     }
 
@@ -435,23 +446,6 @@ impl<'s> Api<'s> {
             .map(server_group_of)
             .ok_or_else(|| self.bad_body(&what, "no `server_group`"))?;
         Ok((g, true))
-    }
-
-    /// Deletes server group `id`; 404 counts as deleted.
-    ///
-    /// # Errors
-    /// API or transport failures.
-    pub async fn delete_server_group(&self, id: &str) -> Result<(), CloudError> {
-        let what = format!("cannot delete server group `{id}`");
-        let ep = server_group_delete::Request::builder()
-            .id(id.to_string())
-            .build()
-            .map_err(|e| self.builder_error(&what, e))?;
-        match self.call_raw(ep, false).await {
-            Ok(_) => Ok(()),
-            Err(f) if f.is_status(404) => Ok(()),
-            Err(f) => Err(self.fail(f, &what)),
-        }
     }
 
     /// The security group named exactly `name`.

@@ -14,9 +14,10 @@
 //!   network and subnet `k8s-clusterapi-cluster-<ns>-<cluster>` (`networkPrefix` +
 //!   `-cluster-`), the router likewise, security groups
 //!   `k8s-cluster-<ns>-<cluster>-secgroup-{controlplane,worker,bastion}`, the API load
-//!   balancer `k8s-clusterapi-cluster-<ns>-<cluster>-kubeapi`. The `<ns>-<cluster>` join is
-//!   ambiguous across namespaces (`a-b`/`c` vs `a`/`b-c`); within one namespace scheme it is
-//!   exact.
+//!   balancer `k8s-clusterapi-cluster-<ns>-<cluster>-kubeapi`, and ports and floating IPs
+//!   described `Created by cluster-api-provider-openstack cluster <ns>-<cluster>`. The
+//!   `<ns>-<cluster>` join is ambiguous across namespaces (`a-b`/`c` vs `a`/`b-c`); within
+//!   one namespace scheme it is exact.
 //! - OCCM (`pkg/openstack/loadbalancer.go`): load balancers
 //!   `kube_service_<cluster>_<ns>_<service>` (cut to 255 characters), floating IPs with
 //!   description `Floating IP for Kubernetes external service <ns>/<service> from cluster
@@ -37,6 +38,9 @@ use std::collections::BTreeMap;
 const CAPO_NETWORK_PREFIX: &str = "k8s-clusterapi-cluster-";
 /// CAPO's security-group prefix (`secGroupPrefix` + `-cluster-`).
 const CAPO_SECGROUP_PREFIX: &str = "k8s-cluster-";
+/// What CAPO writes into the description of its ports and floating IPs, before
+/// `<ns>-<cluster>` (`pkg/utils/names` `GetDescription`).
+const CAPO_DESCRIPTION_PREFIX: &str = "Created by cluster-api-provider-openstack cluster ";
 /// The metadata key the Cinder CSI sets to its `--cluster` on every volume it creates.
 pub const CSI_CLUSTER_KEY: &str = "cinder.csi.openstack.org/cluster";
 
@@ -161,6 +165,12 @@ impl ClusterNames {
         format!("{CAPO_NETWORK_PREFIX}{}", self.capo_resource_name())
     }
 
+    /// `Created by cluster-api-provider-openstack cluster <ns>-<cluster>`: the description
+    /// CAPO gives the ports and floating IPs it creates.
+    pub fn capo_description(&self) -> String {
+        format!("{CAPO_DESCRIPTION_PREFIX}{}", self.capo_resource_name())
+    }
+
     /// `k8s-clusterapi-cluster-<ns>-<cluster>-kubeapi`: CAPO's API-server load balancer.
     pub fn capo_kubeapi_lb(&self) -> String {
         format!("{}-kubeapi", self.capo_network())
@@ -200,6 +210,11 @@ impl ClusterNames {
 
     pub fn is_capo_kubeapi_lb(&self, name: &str) -> bool {
         name == self.capo_kubeapi_lb()
+    }
+
+    /// A port or floating IP CAPO created for this cluster, by its description.
+    pub fn is_capo_description(&self, description: &str) -> bool {
+        description == self.capo_description()
     }
 
     /// The role of a CAPO-managed security group of this cluster, if `name` is one.
@@ -374,6 +389,9 @@ mod tests {
             n.capo_kubeapi_lb(),
             "k8s-clusterapi-cluster-default-foo-kubeapi"
         );
+        assert!(
+            n.is_capo_description("Created by cluster-api-provider-openstack cluster default-foo")
+        );
         assert_eq!(
             n.capo_security_group(CapoSecGroupRole::Controlplane),
             "k8s-cluster-default-foo-secgroup-controlplane"
@@ -398,6 +416,7 @@ mod tests {
             assert!(!n.is_cilium_security_group(&o.cilium_security_group()));
             assert!(!n.is_capo_network(&o.capo_network()));
             assert!(!n.is_capo_kubeapi_lb(&o.capo_kubeapi_lb()));
+            assert!(!n.is_capo_description(&o.capo_description()));
             assert!(
                 n.capo_security_group_role(&o.capo_security_group(CapoSecGroupRole::Worker))
                     .is_none()
@@ -628,6 +647,7 @@ mod tests {
             prop_assert!(na.occm_floating_ip_service(&fip).is_none());
             let sg = format!("Security Group for default/web Service LoadBalancer in cluster {b}");
             prop_assert!(na.occm_security_group_service("lb-sg-u-default-web", &sg).is_none());
+            prop_assert!(!na.is_capo_description(&nb.capo_description()));
             prop_assert!(!na.is_csi_volume("pvc-0f2b3c4d-1111-2222-3333-444455556666", &meta(&b)));
             // and each cluster does recognise its own
             for (k, name) in all_names(&na) {

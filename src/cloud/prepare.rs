@@ -31,7 +31,7 @@ use crate::settings::values::{OvnLbProvider, Toggle};
 use crate::ui::Progress;
 
 /// The namespace of the cluster's CAPI objects (R4: `default`); only CAPO's names use it.
-const R4_NAMESPACE: &str = "default";
+pub const R4_NAMESPACE: &str = "default";
 
 /// The roles the per-cluster application credential gets (those the caller holds): what
 /// CAPO, OCCM and the Cinder CSI need.
@@ -243,7 +243,7 @@ pub fn app_credential_file(dir: &Path) -> PathBuf {
 }
 
 /// The credential id recorded in `file`, if the file exists and holds a secret.
-fn stored_app_credential_id(file: &Path) -> Option<String> {
+pub(crate) fn stored_app_credential_id(file: &Path) -> Option<String> {
     read_app_credential(file).map(|(id, _)| id)
 }
 

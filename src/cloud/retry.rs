@@ -153,6 +153,30 @@ impl ApiFailure {
     }
 }
 
+#[cfg(test)]
+impl ApiFailure {
+    /// A failure as [`send`] would report it, for tests of its consumers.
+    pub(crate) fn for_test(
+        method: Method,
+        target: &str,
+        status: Option<StatusCode>,
+        message: &str,
+        request_id: Option<&str>,
+        attempts: usize,
+    ) -> Self {
+        ApiFailure {
+            method,
+            target: target.to_string(),
+            status,
+            message: message.to_string(),
+            request_id: request_id.map(String::from),
+            attempts,
+            retry_after: None,
+            retryable: false,
+        }
+    }
+}
+
 /// Sends `ep` with the retry policy. `retry_post` marks a POST as safe to repeat.
 ///
 /// # Errors

@@ -1,6 +1,7 @@
 //! One module per subcommand: its arguments and a `run` that wires the library
 //! together. No YAML building or validation logic lives here.
 
+pub mod cleanup;
 pub mod completions;
 pub mod etcd_defrag_script;
 pub mod prepare_cloud;

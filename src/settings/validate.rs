@@ -445,7 +445,8 @@ fn overlaps(a: IpNet, b: IpNet) -> bool {
 }
 
 /// Why `s` is not a DNS label (RFC 1123, starting with a letter), if it is not.
-fn dns_label_problem(s: &str) -> Option<&'static str> {
+/// Why `s` cannot be a DNS label (cluster names, prefixes), if it cannot.
+pub(crate) fn dns_label_problem(s: &str) -> Option<&'static str> {
     if s.is_empty() {
         Some("is empty")
     } else if s.len() > MAX_HOSTNAME {

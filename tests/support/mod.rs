@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests (include with `mod support;`).
 
+pub mod cloud;
 pub mod crds;
+pub mod keystone;
 
 /// The text of a `kubeadmConfigSpec.files[]` entry, decoding `gzip+base64`.
 #[allow(dead_code)]

@@ -9,7 +9,8 @@
 //! one-element `policies` list that may be soft-*, < 2.15 soft-* rejected with 400, body
 //! shape per microversion; list `limit`/`offset`); servers (`/servers`, `/servers/detail`
 //! with `name` as a regular expression searched in the name, `status`, `limit`/`marker` +
-//! `servers_links`; show; delete -> `task_state: deleting`, gone with its ports after
+//! `servers_links`; show; delete -> `task_state: deleting`, gone with its ports (preserved
+//! ones are unbound instead) and volume attachments after
 //! [`crate::Timings::server_delete`]; `addresses` built from the server's ports and their
 //! floating IPs); availability zones (`/os-availability-zone[/detail]`).
 //!

@@ -1,12 +1,19 @@
-//! `fake-openstack --port PORT [--seed demo] [--ovn] [--log]`: serves the fake on
-//! 127.0.0.1:PORT until interrupted; prints the endpoints and a standalone clouds.yaml.
+//! `fake-openstack --port PORT [--seed demo] [--cluster NAME] [--orphans NAME] [--ovn]
+//! [--log]`: serves the fake on 127.0.0.1:PORT until interrupted; prints the endpoints and
+//! a standalone clouds.yaml.
 
-use fake_openstack::FakeCloud;
+use fake_openstack::{ClusterShape, FakeCloud};
 
-const USAGE: &str = "usage: fake-openstack [--port PORT] [--seed demo] [--ovn] [--log]
+const USAGE: &str = "usage: fake-openstack [--port PORT] [--seed demo] [--cluster NAME]... [--orphans NAME]... [--ovn] [--log]
   --port PORT   port on 127.0.0.1 (default 0 = any free port)
   --seed demo   start with a small SCS-like cloud (flavors, external network `public`,
                 management server `capi-mgmtcluster` with a floating IP, an image)
+  --cluster NAME
+                seed a workload cluster NAME as CAPO, OCCM and the CSI leave it
+                (1 control plane, 2 workers, 1 OCCM load balancer, 2 volumes, ...)
+  --orphans NAME
+                seed 100 orphaned resources of mixed kinds for cluster NAME (what
+                `scs-capi cleanup --cluster NAME --volumes delete` deletes)
   --ovn         offer the `ovn` Octavia provider besides amphora
   --log         print every request (method, path, status) to stderr";
 
@@ -15,6 +22,7 @@ fn main() {
     let mut seed = None;
     let mut ovn = false;
     let mut log = false;
+    let mut clusters: Vec<(String, ClusterShape)> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -23,6 +31,17 @@ fn main() {
                 None => fail("--port needs a number"),
             },
             "--seed" => seed = args.next(),
+            "--cluster" | "--orphans" => {
+                let shape = if a == "--cluster" {
+                    ClusterShape::default()
+                } else {
+                    ClusterShape::orphans_100()
+                };
+                match args.next().filter(|n| !n.is_empty() && !n.starts_with('-')) {
+                    Some(n) => clusters.push((n, shape)),
+                    None => fail(&format!("{a} needs a cluster name")),
+                }
+            }
             "--ovn" => ovn = true,
             "--log" => log = true,
             "-h" | "--help" => {
@@ -37,6 +56,11 @@ fn main() {
         None => {}
         Some("demo") => cloud.seed().demo(),
         Some(other) => fail(&format!("unknown seed {other} (known: demo)")),
+    }
+    for (i, (name, shape)) in clusters.iter().enumerate() {
+        cloud
+            .seed()
+            .cluster(name, &format!("10.{}.0.0/20", 8 + i), shape);
     }
     cloud.set_lb_providers(ovn);
     let rt = tokio::runtime::Builder::new_multi_thread()

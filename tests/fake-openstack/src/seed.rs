@@ -4,6 +4,11 @@
 //! state (servers `ACTIVE`, images `active`, load balancers `ACTIVE`).
 //!
 //! Does not fake: anything a test could not also get from the API; no server create API.
+//! A whole cluster's resources at once: [`Seed::cluster`] (submodule `cluster`).
+
+mod cluster;
+
+pub use cluster::{ClusterShape, SeededCluster};
 
 use crate::FakeCloud;
 use crate::state::{self, PROJECT_ID, State, USER_ID};

@@ -11,7 +11,7 @@
 //! Does not fake: projects/users (one fixed project), quotas, policy, IPv6 allocation.
 
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The project every resource belongs to.
@@ -92,6 +92,9 @@ pub struct State {
     pub availability_zones: Vec<String>,
     /// When set, requests without `X-Auth-Token` get 401 (keystonemiddleware's shape).
     pub require_token: bool,
+    /// Ports that survive the deletion of their server, unbound (as Nova treats ports that
+    /// were passed in at boot, like CAPO's); other server ports go with the server.
+    pub preserved_ports: HashSet<String>,
     ip_next: HashMap<String, u32>,
     mac_next: u32,
 }
@@ -115,6 +118,7 @@ impl Default for State {
             ],
             availability_zones: vec!["nova".into()],
             require_token: false,
+            preserved_ports: HashSet::new(),
             ip_next: HashMap::new(),
             mac_next: 1,
         }
@@ -156,9 +160,10 @@ impl State {
         }
     }
 
-    /// Removes a resource and what the real cloud removes with it: a server's ports, a
-    /// load balancer's listeners and VIP port, a network's subnets and DHCP ports, a
-    /// security group's rules; floating IPs of a removed port are disassociated.
+    /// Removes a resource and what the real cloud removes with it: a server's ports (a
+    /// preserved port is unbound instead) and its volume attachments, a load balancer's
+    /// listeners and VIP port, a network's subnets and DHCP ports, a security group's
+    /// rules; floating IPs of a removed port are disassociated.
     pub fn remove(&mut self, kind: &str, id: &str) -> Option<Value> {
         let v = self.vec_mut(kind);
         let pos = v.iter().position(|r| r["id"] == id)?;
@@ -167,7 +172,33 @@ impl State {
         match kind {
             "servers" => {
                 for p in self.ids_where("ports", |p| p["device_id"] == id) {
-                    self.remove("ports", &p);
+                    if self.preserved_ports.contains(&p) {
+                        self.set(
+                            "ports",
+                            &p,
+                            &[
+                                ("device_id", json!("")),
+                                ("device_owner", json!("")),
+                                ("status", json!("DOWN")),
+                            ],
+                        );
+                    } else {
+                        self.remove("ports", &p);
+                    }
+                }
+                for v in self.ids_where("volumes", |v| {
+                    v["attachments"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x["server_id"] == id))
+                }) {
+                    if let Some(vol) = self.get_mut("volumes", &v) {
+                        if let Some(a) = vol["attachments"].as_array_mut() {
+                            a.retain(|x| x["server_id"] != id);
+                        }
+                        if vol["attachments"].as_array().is_some_and(|a| a.is_empty()) {
+                            vol["status"] = json!("available");
+                        }
+                    }
                 }
             }
             "loadbalancers" => {
@@ -533,5 +564,34 @@ mod tests {
         assert!(s.get("ports", "p1").is_none(), "server ports go with it");
         assert_eq!(s.get("floatingips", "f1").unwrap()["status"], "DOWN");
         assert!(s.pending.is_empty());
+    }
+
+    #[test]
+    fn a_server_leaves_preserved_ports_unbound_and_its_volumes_detached() {
+        let mut s = State::default();
+        s.insert("servers", json!({"id": "s1", "name": "vm"}));
+        s.insert(
+            "ports",
+            json!({"id": "p1", "device_id": "s1", "device_owner": "compute:nova"}),
+        );
+        s.insert(
+            "ports",
+            json!({"id": "p2", "device_id": "s1", "device_owner": "compute:nova"}),
+        );
+        s.preserved_ports.insert("p2".into());
+        s.insert(
+            "volumes",
+            json!({"id": "v1", "status": "in-use", "attachments": [{"server_id": "s1"}]}),
+        );
+        s.remove("servers", "s1");
+        assert!(s.get("ports", "p1").is_none());
+        let p2 = s.get("ports", "p2").unwrap();
+        assert_eq!(
+            (&p2["device_id"], &p2["device_owner"]),
+            (&json!(""), &json!(""))
+        );
+        let v = s.get("volumes", "v1").unwrap();
+        assert_eq!(v["status"], "available");
+        assert_eq!(v["attachments"], json!([]));
     }
 }

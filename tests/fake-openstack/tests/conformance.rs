@@ -361,3 +361,50 @@ fn sdk_block_storage() {
     );
     assert_eq!(fake.names("volumes").len(), 3);
 }
+
+#[test]
+fn openstack_cli_cleanup() {
+    let ids = std::sync::Mutex::new(None);
+    let fake = start(|c| {
+        c.seed().demo();
+        let shape = fake_openstack::ClusterShape::default();
+        *ids.lock().unwrap() = Some(c.seed().cluster("c1", "10.8.0.0/20", &shape));
+        c.seed().cluster("c1bar", "10.9.0.0/20", &shape);
+    });
+    let c1 = ids.lock().unwrap().take().unwrap();
+    let before = fake.cloud.snapshot();
+    fake.run(
+        "fake_cli_cleanup.py",
+        &[("CLUSTER_IDS", &c1.to_json().to_string())],
+    );
+    let snap = fake.cloud.snapshot();
+    assert_eq!(c1.present_in(&snap), vec![], "the CLI deleted all of c1");
+    // everything else is as before (c1bar, the management server)
+    for kind in ["servers", "networks", "ports", "security_groups", "volumes"] {
+        let others = |s: &Value| -> Vec<Value> {
+            s[kind]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| !c1.all().iter().any(|(_, id)| r["id"] == id.as_str()))
+                // VIP and router-interface ports on c1's network went with their owners
+                .filter(|r| r["network_id"] != c1.network.as_str())
+                .map(|r| r["id"].clone())
+                .collect()
+        };
+        assert_eq!(others(&snap), others(&before), "{kind} of others untouched");
+    }
+    let log = fake.cloud.request_log();
+    assert!(
+        log.iter().any(|r| r.method == "PUT"
+            && r.path.ends_with("/remove_router_interface")
+            && r.status == 200),
+        "router remove subnet reached the fake:\n{}",
+        fake.log_tail(40)
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("/volumes/") && r.status == 202),
+        "volume delete went through Cinder"
+    );
+}

@@ -1,145 +1,27 @@
-//! The cleanup planner and executor: which OpenStack resources belong to one cluster, in
-//! which order they must go, and running that order with bounded parallelism.
+//! The cleanup planner: which OpenStack resources belong to one cluster, and in which
+//! order they must go.
 //!
-//! [`plan`] is pure: it takes an [`Inventory`] (plain structs the caller filled from the
-//! list calls), the cluster's [`ClusterNames`] and a [`VolumePolicy`], and returns a
-//! [`Plan`]: a dependency graph of [`Node`]s (what must be gone before what), each with the
-//! reason it matched, plus the [`Blocked`] resources that would belong to the cluster but
-//! are held by something outside the plan (never deleted; reported with the holder).
-//! Matching is by the exact names of [`super::names`], so `foo` never takes `foobar`'s
-//! resources, and the management server's resources are never planned.
+//! [`plan`] is pure: it takes an [`Inventory`] (see [`super::inventory`]), the cluster's
+//! [`ClusterNames`] and a [`VolumePolicy`], and returns a [`Plan`]: a dependency graph of
+//! [`Node`]s (what must be gone before what), each with the reason it matched, plus the
+//! [`Blocked`] resources that would belong to the cluster but are held by something outside
+//! the plan (never deleted; reported with the holder). Matching is by the exact names and
+//! descriptions of [`crate::cloud::names`], so `foo` never takes `foobar`'s resources, and
+//! the management server's resources are never planned.
 //!
 //! Order (an edge means "the first must be gone before the second"): floating IPs of load
 //! balancers and servers -> load balancers (cascade) -> servers -> ports -> router
 //! interfaces -> subnets -> networks and routers; security groups after the ports and
 //! load balancers using them; server groups and volumes after servers; the application
-//! credential after everything else.
-//!
-//! [`execute`] runs [`Plan::waves`] with a [`Deleter`] (the OpenStack calls live with the
-//! caller), `parallelism` deletions at a time, retrying retryable errors; a failed node
-//! blocks only its dependants, so a re-run (new inventory, new plan) finishes the job.
+//! credential after everything else. Running the plan is [`super::execute`]'s job.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt::{self, Write as _};
-use std::future::Future;
-use std::time::Duration;
+use std::fmt;
 
 use serde::Serialize;
 
-use super::names::ClusterNames;
-
-// ------------------------------------------------------------------------------------------
-// Inventory
-
-/// What the cloud holds, as the planner needs it (one project; the caller lists it).
-#[derive(Debug, Clone, Default)]
-pub struct Inventory {
-    pub load_balancers: Vec<LoadBalancer>,
-    pub floating_ips: Vec<FloatingIp>,
-    pub servers: Vec<Server>,
-    pub ports: Vec<Port>,
-    pub router_interfaces: Vec<RouterInterface>,
-    pub subnets: Vec<Subnet>,
-    pub networks: Vec<Network>,
-    pub routers: Vec<Router>,
-    pub security_groups: Vec<SecurityGroup>,
-    pub server_groups: Vec<ServerGroup>,
-    pub app_credentials: Vec<AppCredential>,
-    pub volumes: Vec<Volume>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct LoadBalancer {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub vip_port_id: Option<String>,
-    /// Security groups its VIP port and listeners use.
-    pub security_group_ids: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct FloatingIp {
-    pub id: String,
-    pub address: String,
-    pub port_id: Option<String>,
-    pub description: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Server {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Port {
-    pub id: String,
-    pub name: String,
-    pub device_owner: String,
-    pub device_id: String,
-    pub network_id: String,
-    pub security_group_ids: Vec<String>,
-}
-
-/// A router's interface on a subnet (a `network:router_interface*` port).
-#[derive(Debug, Clone, Default)]
-pub struct RouterInterface {
-    pub router_id: String,
-    pub subnet_id: String,
-    pub port_id: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Subnet {
-    pub id: String,
-    pub name: String,
-    pub network_id: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Network {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Router {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct SecurityGroup {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ServerGroup {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct AppCredential {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Volume {
-    pub id: String,
-    pub name: String,
-    pub metadata: BTreeMap<String, String>,
-    pub status: String,
-    /// Ids of the servers it is attached to.
-    pub attachments: Vec<String>,
-}
-
-// ------------------------------------------------------------------------------------------
-// Plan
+use super::inventory::{Inventory, Port};
+use crate::cloud::names::{ClusterNames, MachineRole};
 
 /// What happens to Cinder CSI volumes of the cluster (`--volumes keep|delete`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -363,8 +245,8 @@ impl<'a> Planner<'a> {
         for s in &inv.servers {
             if let Some(role) = n.machine_role(&s.name) {
                 let reason = match role {
-                    super::names::MachineRole::ControlPlane => "control-plane machine",
-                    super::names::MachineRole::Worker => "worker machine",
+                    MachineRole::ControlPlane => "control-plane machine",
+                    MachineRole::Worker => "worker machine",
                 };
                 servers.push(self.add(Kind::Server, &s.id, &s.name, Action::Delete, reason.into()));
             }
@@ -431,11 +313,21 @@ impl<'a> Planner<'a> {
             let our_router = self.get(Kind::Router, &ri.router_id);
             match (our_subnet, our_router) {
                 (true, _) => {
+                    let router = inv
+                        .routers
+                        .iter()
+                        .find(|r| r.id == ri.router_id && !r.name.is_empty())
+                        .map_or(ri.router_id.as_str(), |r| r.name.as_str());
+                    let subnet = inv
+                        .subnets
+                        .iter()
+                        .find(|s| s.id == ri.subnet_id && !s.name.is_empty())
+                        .map_or(ri.subnet_id.as_str(), |s| s.name.as_str());
                     let i = self.add_ri(
                         Kind::RouterInterface,
                         &ri.subnet_id,
                         Some(&ri.router_id),
-                        &format!("{} <-> {}", ri.router_id, ri.subnet_id),
+                        &format!("router {router} / subnet {subnet}"),
                         Action::Delete,
                         "interface on a cluster subnet".into(),
                     );
@@ -483,11 +375,14 @@ impl<'a> Planner<'a> {
             let named_after_machine = p.name.rsplit_once('-').is_some_and(|(m, k)| {
                 k.bytes().all(|b| b.is_ascii_digit()) && n.machine_role(m).is_some()
             });
-            if unbound && (on_cluster_net || named_after_machine) {
+            let capo_described = n.is_capo_description(&p.description);
+            if unbound && (on_cluster_net || named_after_machine || capo_described) {
                 let reason = if on_cluster_net {
                     "unbound port on the cluster network"
-                } else {
+                } else if named_after_machine {
                     "unbound port named after a machine"
+                } else {
+                    "unbound CAPO port of the cluster"
                 };
                 let i = self.add(Kind::Port, &p.id, &p.name, Action::Delete, reason.into());
                 ports.push((i, p));
@@ -538,6 +433,7 @@ impl<'a> Planner<'a> {
                 .and_then(|p| port_by_id.get(p))
                 .and_then(|p| self.get(Kind::Server, &p.device_id));
             let occm = n.occm_floating_ip_service(&f.description);
+            let capo = n.is_capo_description(&f.description);
             let (reason, before) = match (lb, server, &occm) {
                 (Some(l), _, _) => (
                     format!("floating IP of load balancer {}", self.nodes[l].name),
@@ -551,6 +447,7 @@ impl<'a> Planner<'a> {
                     format!("OCCM floating IP of Service {}/{}", svc.namespace, svc.name),
                     None,
                 ),
+                (None, None, None) if capo => ("CAPO floating IP of the cluster".to_string(), None),
                 (None, None, None) => continue,
             };
             let name = if f.address.is_empty() {
@@ -562,7 +459,7 @@ impl<'a> Planner<'a> {
             if let Some(b) = before {
                 self.edge(i, b);
             } else if let Some(p) = port.and_then(|p| port_by_id.get(p)) {
-                // an OCCM address still bound to something outside the plan
+                // an OCCM or CAPO address still bound to something outside the plan
                 self.block(i, holder_of(p, &server_name, &lb_name));
             }
             fips.push(i);
@@ -815,11 +712,11 @@ impl Plan {
     /// A plain-text table: one row per node (wave, kind, name, id, action, reason), then the
     /// blocked resources with their holders.
     pub fn render_table(&self) -> String {
-        let mut rows: Vec<[String; 6]> = Vec::new();
+        let mut rows: Vec<Vec<String>> = Vec::new();
         for (w, wave) in self.waves().iter().enumerate() {
             for i in wave {
                 let n = &self.nodes[*i];
-                rows.push([
+                rows.push(vec![
                     (w + 1).to_string(),
                     n.kind.to_string(),
                     n.name.clone(),
@@ -830,7 +727,7 @@ impl Plan {
             }
         }
         for n in self.nodes.iter().filter(|n| n.action == Action::Keep) {
-            rows.push([
+            rows.push(vec![
                 "-".into(),
                 n.kind.to_string(),
                 n.name.clone(),
@@ -840,7 +737,7 @@ impl Plan {
             ]);
         }
         for b in &self.blocked {
-            rows.push([
+            rows.push(vec![
                 "-".into(),
                 b.kind.to_string(),
                 b.name.clone(),
@@ -849,7 +746,7 @@ impl Plan {
                 format!("{}; held by {}", b.reason, b.holder),
             ]);
         }
-        table(&["WAVE", "KIND", "NAME", "ID", "ACTION", "REASON"], &rows)
+        super::table::render(&["WAVE", "KIND", "NAME", "ID", "ACTION", "REASON"], &rows)
     }
 }
 
@@ -900,593 +797,10 @@ impl Serialize for Plan {
     }
 }
 
-fn table(header: &[&str], rows: &[[String; 6]]) -> String {
-    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-        let mut l = String::new();
-        for (i, c) in cells.enumerate() {
-            if i + 1 == header.len() {
-                l.push_str(c);
-            } else {
-                let _ = write!(l, "{c:<w$}  ", w = width[i]);
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&mut out, &mut header.iter().copied());
-    for r in rows {
-        line(&mut out, &mut r.iter().map(String::as_str));
-    }
-    out
-}
-
-// ------------------------------------------------------------------------------------------
-// Executor
-
-/// Deletes one node in OpenStack. Implementations map "404 Not Found" to
-/// `Ok(Gone::AlreadyGone)` (or return an error with `status: Some(404)`), mark errors worth
-/// retrying (5xx, 429, 409 on a load balancer in a `PENDING_*` state, connection errors) as
-/// `retryable`, and wait for asynchronous deletions (load balancers, servers) to finish.
-pub trait Deleter {
-    fn delete(&self, node: &Node) -> impl Future<Output = Result<Gone, DeleteError>> + Send;
-}
-
-/// How a deletion ended successfully.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Gone {
-    Deleted,
-    AlreadyGone,
-}
-
-/// A failed deletion: the OpenStack message, its status if any, and whether retrying may help.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeleteError {
-    pub status: Option<u16>,
-    pub message: String,
-    pub retryable: bool,
-}
-
-impl fmt::Display for DeleteError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self.status {
-            Some(s) => write!(f, "{s}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for DeleteError {}
-
-/// How [`execute`] runs a plan.
-#[derive(Debug, Clone, Copy)]
-pub struct ExecOptions {
-    /// Deletions in flight at once.
-    pub parallelism: usize,
-    /// Tries per node for retryable errors (1 = no retry).
-    pub attempts: u32,
-    /// Wait before retry `k` is `backoff * k`.
-    pub backoff: Duration,
-}
-
-impl Default for ExecOptions {
-    fn default() -> Self {
-        ExecOptions {
-            parallelism: 8,
-            attempts: 3,
-            backoff: Duration::from_millis(500),
-        }
-    }
-}
-
-/// What happened to one node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    Deleted,
-    AlreadyGone,
-    Kept,
-    Failed { message: String },
-    Blocked { holder: String },
-}
-
-impl Outcome {
-    fn label(&self) -> &'static str {
-        match self {
-            Outcome::Deleted => "deleted",
-            Outcome::AlreadyGone => "already-gone",
-            Outcome::Kept => "kept",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Blocked { .. } => "blocked",
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Deleted | Outcome::AlreadyGone | Outcome::Kept
-        )
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NodeResult {
-    pub kind: Kind,
-    pub id: String,
-    pub name: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-/// Results of [`execute`], one per node of the plan plus its blocked resources.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
-    pub results: Vec<NodeResult>,
-}
-
-impl Report {
-    /// True when nothing failed and nothing is blocked (kept volumes are fine).
-    pub fn is_complete(&self) -> bool {
-        self.results.iter().all(|r| r.outcome.is_done())
-    }
-
-    pub fn count(&self, label: &str) -> usize {
-        self.results
-            .iter()
-            .filter(|r| r.outcome.label() == label)
-            .count()
-    }
-
-    /// A plain-text table: kind, name, id, outcome, detail (message or holder).
-    pub fn render_table(&self) -> String {
-        let rows: Vec<[String; 6]> = self
-            .results
-            .iter()
-            .map(|r| {
-                let detail = match &r.outcome {
-                    Outcome::Failed { message } => message.clone(),
-                    Outcome::Blocked { holder } => format!("held by {holder}"),
-                    _ => String::new(),
-                };
-                [
-                    r.kind.to_string(),
-                    r.name.clone(),
-                    r.id.clone(),
-                    r.outcome.label().to_string(),
-                    detail,
-                    String::new(),
-                ]
-            })
-            .collect();
-        let mut t = table(&["KIND", "NAME", "ID", "RESULT", "DETAIL", ""], &rows);
-        let _ = writeln!(
-            t,
-            "{} deleted, {} already gone, {} kept, {} failed, {} blocked",
-            self.count("deleted"),
-            self.count("already-gone"),
-            self.count("kept"),
-            self.count("failed"),
-            self.count("blocked")
-        );
-        t
-    }
-}
-
-/// Runs `plan` wave by wave, `opts.parallelism` deletions at a time. A node whose
-/// prerequisites did not all go is not attempted (`Blocked` by the first one that failed);
-/// everything else proceeds, so one failure costs only its dependants.
-pub async fn execute<D: Deleter + Sync>(plan: &Plan, deleter: &D, opts: ExecOptions) -> Report {
-    use futures_util::stream::{self, StreamExt};
-
-    let mut outcome: Vec<Option<Outcome>> = vec![None; plan.nodes.len()];
-    for (i, n) in plan.nodes.iter().enumerate() {
-        if n.action == Action::Keep {
-            outcome[i] = Some(Outcome::Kept);
-        }
-    }
-    for wave in plan.waves() {
-        let mut runnable = Vec::new();
-        for i in wave {
-            let failed_dep = plan.after[i]
-                .iter()
-                .find(|d| !outcome[**d].as_ref().is_some_and(Outcome::is_done));
-            match failed_dep {
-                Some(d) => {
-                    outcome[i] = Some(Outcome::Blocked {
-                        holder: format!("{} (not deleted)", plan.nodes[*d].key()),
-                    })
-                }
-                None => runnable.push(i),
-            }
-        }
-        let done: Vec<(usize, Outcome)> = stream::iter(runnable)
-            .map(|i| async move { (i, delete_one(deleter, &plan.nodes[i], opts).await) })
-            .buffer_unordered(opts.parallelism.max(1))
-            .collect()
-            .await;
-        for (i, o) in done {
-            outcome[i] = Some(o);
-        }
-    }
-    let mut results: Vec<NodeResult> = plan
-        .nodes
-        .iter()
-        .zip(outcome)
-        .map(|(n, o)| NodeResult {
-            kind: n.kind,
-            id: n.id.clone(),
-            name: n.name.clone(),
-            outcome: o.unwrap_or(Outcome::Blocked {
-                holder: "not scheduled".into(),
-            }),
-        })
-        .collect();
-    results.extend(plan.blocked.iter().map(|b| NodeResult {
-        kind: b.kind,
-        id: b.id.clone(),
-        name: b.name.clone(),
-        outcome: Outcome::Blocked {
-            holder: b.holder.clone(),
-        },
-    }));
-    Report { results }
-}
-
-async fn delete_one<D: Deleter>(deleter: &D, node: &Node, opts: ExecOptions) -> Outcome {
-    let attempts = opts.attempts.max(1);
-    let mut k = 1;
-    loop {
-        match deleter.delete(node).await {
-            Ok(Gone::Deleted) => return Outcome::Deleted,
-            Ok(Gone::AlreadyGone) => return Outcome::AlreadyGone,
-            Err(e) if e.status == Some(404) => return Outcome::AlreadyGone,
-            Err(e) if e.retryable && k < attempts => {
-                tokio::time::sleep(opts.backoff * k).await;
-                k += 1;
-            }
-            Err(e) => {
-                return Outcome::Failed {
-                    message: e.to_string(),
-                };
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::*;
     use super::*;
-    use std::sync::Mutex;
-
-    /// A small fake cloud to fill an [`Inventory`] the way the list calls would.
-    #[derive(Default)]
-    struct Cloud {
-        inv: Inventory,
-        seq: u32,
-    }
-
-    /// What one cluster owns: (kind, id) of every resource the plan must contain.
-    #[derive(Default)]
-    struct Owned {
-        all: BTreeSet<(Kind, String)>,
-        network: String,
-        subnet: String,
-        router: String,
-        kubeapi_lb: String,
-        occm_lb: String,
-        occm_fip: String,
-        cilium_sg: String,
-        servers: Vec<String>,
-        worker_ports: Vec<String>,
-        volumes: Vec<String>,
-        appcred: String,
-    }
-
-    impl Owned {
-        fn add(&mut self, kind: Kind, id: &str) {
-            self.all.insert((kind, id.to_string()));
-        }
-    }
-
-    impl Cloud {
-        fn id(&mut self, p: &str) -> String {
-            self.seq += 1;
-            format!("{p}-{:04}", self.seq)
-        }
-
-        fn network(&mut self, name: &str) -> (String, String) {
-            let net = self.id("net");
-            let sub = self.id("sub");
-            self.inv.networks.push(Network {
-                id: net.clone(),
-                name: name.into(),
-            });
-            self.inv.subnets.push(Subnet {
-                id: sub.clone(),
-                name: name.into(),
-                network_id: net.clone(),
-            });
-            let dhcp = self.id("port");
-            self.inv.ports.push(Port {
-                id: dhcp,
-                device_owner: "network:dhcp".into(),
-                device_id: format!("dhcp-{net}"),
-                network_id: net.clone(),
-                ..Default::default()
-            });
-            (net, sub)
-        }
-
-        fn router(&mut self, name: &str, net: &str, sub: &str) -> String {
-            let r = self.id("rtr");
-            self.inv.routers.push(Router {
-                id: r.clone(),
-                name: name.into(),
-            });
-            let p = self.id("port");
-            self.inv.ports.push(Port {
-                id: p.clone(),
-                device_owner: "network:router_interface".into(),
-                device_id: r.clone(),
-                network_id: net.into(),
-                ..Default::default()
-            });
-            self.inv.router_interfaces.push(RouterInterface {
-                router_id: r.clone(),
-                subnet_id: sub.into(),
-                port_id: p,
-            });
-            r
-        }
-
-        fn server(&mut self, name: &str, net: &str, sgs: &[&str]) -> (String, String) {
-            let s = self.id("srv");
-            self.inv.servers.push(Server {
-                id: s.clone(),
-                name: name.into(),
-            });
-            let p = self.id("port");
-            self.inv.ports.push(Port {
-                id: p.clone(),
-                name: format!("{name}-0"),
-                device_owner: "compute:nova".into(),
-                device_id: s.clone(),
-                network_id: net.into(),
-                security_group_ids: sgs.iter().map(|x| x.to_string()).collect(),
-            });
-            (s, p)
-        }
-
-        fn lb(&mut self, name: &str, net: &str) -> (String, String) {
-            let l = self.id("lb");
-            let p = self.id("port");
-            self.inv.ports.push(Port {
-                id: p.clone(),
-                name: format!("octavia-lb-{l}"),
-                device_owner: "Octavia".into(),
-                device_id: format!("lb-{l}"),
-                network_id: net.into(),
-                ..Default::default()
-            });
-            self.inv.load_balancers.push(LoadBalancer {
-                id: l.clone(),
-                name: name.into(),
-                description: String::new(),
-                vip_port_id: Some(p.clone()),
-                security_group_ids: vec![],
-            });
-            (l, p)
-        }
-
-        fn fip(&mut self, port: Option<&str>, description: &str) -> String {
-            let f = self.id("fip");
-            self.inv.floating_ips.push(FloatingIp {
-                id: f.clone(),
-                address: format!("172.24.4.{}", self.seq),
-                port_id: port.map(String::from),
-                description: description.into(),
-            });
-            f
-        }
-
-        fn sg(&mut self, name: &str, description: &str) -> String {
-            let g = self.id("sg");
-            self.inv.security_groups.push(SecurityGroup {
-                id: g.clone(),
-                name: name.into(),
-                description: description.into(),
-            });
-            g
-        }
-
-        fn named(&mut self, kind: Kind, name: &str) -> String {
-            let i = self.id(kind.as_str());
-            match kind {
-                Kind::ServerGroup => self.inv.server_groups.push(ServerGroup {
-                    id: i.clone(),
-                    name: name.into(),
-                }),
-                Kind::AppCredential => self.inv.app_credentials.push(AppCredential {
-                    id: i.clone(),
-                    name: name.into(),
-                }),
-                _ => unreachable!(),
-            }
-            i
-        }
-
-        fn volume(&mut self, name: &str, cluster: &str, attached: &[&str]) -> String {
-            let v = self.id("vol");
-            self.inv.volumes.push(Volume {
-                id: v.clone(),
-                name: name.into(),
-                metadata: BTreeMap::from([(
-                    super::super::names::CSI_CLUSTER_KEY.to_string(),
-                    cluster.to_string(),
-                )]),
-                status: if attached.is_empty() {
-                    "available"
-                } else {
-                    "in-use"
-                }
-                .into(),
-                attachments: attached.iter().map(|s| s.to_string()).collect(),
-            });
-            v
-        }
-
-        /// The management server as R4's terraform leaves it.
-        fn management(&mut self) -> BTreeSet<String> {
-            let (net, sub) = self.network("capi-net");
-            let rtr = self.router("capi-rtr", &net, &sub);
-            let sg = self.sg("capi-mgmt", "");
-            let (srv, port) = self.server("capi-mgmtcluster", &net, &[&sg]);
-            let fip = self.fip(Some(&port), "capi-mgmtcluster");
-            let cred = self.named(Kind::AppCredential, "capi-appcred");
-            BTreeSet::from([net, sub, rtr, sg, srv, port, fip, cred])
-        }
-
-        /// Everything CAPO, OCCM, the CSI and prepare-cloud create for `cluster`.
-        fn cluster(&mut self, cluster: &str) -> Owned {
-            let mut o = Owned::default();
-            let base = format!("k8s-clusterapi-cluster-default-{cluster}");
-            let (net, sub) = self.network(&base);
-            let rtr = self.router(&base, &net, &sub);
-            o.add(Kind::Network, &net);
-            o.add(Kind::Subnet, &sub);
-            o.add(Kind::Router, &rtr);
-            (o.network, o.subnet, o.router) = (net.clone(), sub.clone(), rtr.clone());
-            let cp_sg = self.sg(
-                &format!("k8s-cluster-default-{cluster}-secgroup-controlplane"),
-                "",
-            );
-            let w_sg = self.sg(
-                &format!("k8s-cluster-default-{cluster}-secgroup-worker"),
-                "",
-            );
-            let cilium = self.sg(&format!("capi-{cluster}-cilium"), "");
-            let lb_sg = self.sg(
-                "lb-sg-7d1c2a3b-0000-4000-8000-00000000000a-ingress-nginx-ingress-nginx-controller",
-                &format!(
-                    "Security Group for ingress-nginx/ingress-nginx-controller Service LoadBalancer in cluster {cluster}"
-                ),
-            );
-            for g in [&cp_sg, &w_sg, &cilium, &lb_sg] {
-                o.add(Kind::SecurityGroup, g);
-            }
-            o.cilium_sg = cilium.clone();
-            let (api, api_vip) = self.lb(&format!("{base}-kubeapi"), &net);
-            let api_fip = self.fip(Some(&api_vip), "");
-            let (occm, occm_vip) = self.lb(
-                &format!("kube_service_{cluster}_ingress-nginx_ingress-nginx-controller"),
-                &net,
-            );
-            self.inv
-                .load_balancers
-                .last_mut()
-                .unwrap()
-                .security_group_ids = vec![lb_sg.clone()];
-            let occm_fip = self.fip(
-                Some(&occm_vip),
-                &format!(
-                    "Floating IP for Kubernetes external service ingress-nginx/ingress-nginx-controller from cluster {cluster}"
-                ),
-            );
-            // a stray OCCM address left unbound after its Service went
-            let stray = self.fip(
-                None,
-                &format!(
-                    "Floating IP for Kubernetes external service default/web from cluster {cluster}"
-                ),
-            );
-            for (k, x) in [
-                (Kind::LoadBalancer, &api),
-                (Kind::LoadBalancer, &occm),
-                (Kind::FloatingIp, &api_fip),
-                (Kind::FloatingIp, &occm_fip),
-                (Kind::FloatingIp, &stray),
-            ] {
-                o.add(k, x);
-            }
-            (o.kubeapi_lb, o.occm_lb, o.occm_fip) = (api, occm, occm_fip);
-            let (cp, cp_port) = self.server(
-                &format!("{cluster}-control-plane-x7k2p"),
-                &net,
-                &[&cp_sg, &cilium],
-            );
-            o.add(Kind::Server, &cp);
-            o.add(Kind::Port, &cp_port);
-            o.servers.push(cp);
-            for k in ["a1b2c", "d3e4f"] {
-                let (w, p) = self.server(
-                    &format!("capi-{cluster}-md-0-no1-5d8f9c7b6a-{k}"),
-                    &net,
-                    &[&w_sg, &cilium, &lb_sg],
-                );
-                o.add(Kind::Server, &w);
-                o.add(Kind::Port, &p);
-                o.servers.push(w);
-                o.worker_ports.push(p);
-            }
-            // a port CAPO pre-created for a machine that never booted
-            let left = self.id("port");
-            self.inv.ports.push(Port {
-                id: left.clone(),
-                name: format!("capi-{cluster}-md-0-no1-5d8f9c7b6a-zzzzz-0"),
-                network_id: net.clone(),
-                security_group_ids: vec![w_sg.clone()],
-                ..Default::default()
-            });
-            o.add(Kind::Port, &left);
-            for role in ["controller", "worker"] {
-                let g = self.named(Kind::ServerGroup, &format!("capi-{cluster}-{role}"));
-                o.add(Kind::ServerGroup, &g);
-            }
-            let w0 = o.servers[1].clone();
-            for (name, att) in [
-                (
-                    "pvc-0f2b3c4d-1111-2222-3333-444455556666",
-                    vec![w0.as_str()],
-                ),
-                ("pvc-9a8b7c6d-1111-2222-3333-444455556666", vec![]),
-            ] {
-                let v = self.volume(name, cluster, &att);
-                o.add(Kind::Volume, &v);
-                o.volumes.push(v);
-            }
-            o.appcred = self.named(Kind::AppCredential, &format!("capi-{cluster}-appcred"));
-            o.add(Kind::AppCredential, &o.appcred.clone());
-            // the router interface's key
-            o.add(Kind::RouterInterface, &format!("{rtr}:{sub}"));
-            o
-        }
-    }
-
-    fn foo_names() -> ClusterNames {
-        ClusterNames::new("capi", "foo", "default")
-    }
-
-    fn identity(n: &Node) -> (Kind, String) {
-        match &n.router_id {
-            Some(r) => (n.kind, format!("{r}:{}", n.id)),
-            None => (n.kind, n.id.clone()),
-        }
-    }
-
-    fn two_clusters() -> (Cloud, Owned, Owned, BTreeSet<String>) {
-        let mut c = Cloud::default();
-        let mgmt = c.management();
-        let foo = c.cluster("foo");
-        let foobar = c.cluster("foobar");
-        (c, foo, foobar, mgmt)
-    }
 
     fn wave_of(plan: &Plan) -> HashMap<(Kind, String), usize> {
         let mut m = HashMap::new();
@@ -1668,6 +982,46 @@ mod tests {
     }
 
     #[test]
+    fn capo_described_leftovers_are_planned_only_for_their_cluster() {
+        let (mut c, _, _, _) = two_clusters();
+        let desc =
+            |cl: &str| format!("Created by cluster-api-provider-openstack cluster default-{cl}");
+        let foo_fip = c.fip(None, &desc("foo"));
+        let bar_fip = c.fip(None, &desc("foobar"));
+        let mut port = |cl: &str| {
+            let id = c.id("port");
+            // on a network of its own (CAPO may use a pre-existing one)
+            c.inv.ports.push(Port {
+                id: id.clone(),
+                description: desc(cl),
+                network_id: "net-shared".into(),
+                ..Default::default()
+            });
+            id
+        };
+        let foo_port = port("foo");
+        let bar_port = port("foobar");
+        let p = plan(&c.inv, &foo_names(), VolumePolicy::Keep);
+        let reason = |id: &str| {
+            p.nodes
+                .iter()
+                .find(|n| n.id == id)
+                .map(|n| n.reason.clone())
+        };
+        assert_eq!(
+            reason(&foo_fip).as_deref(),
+            Some("CAPO floating IP of the cluster")
+        );
+        assert_eq!(
+            reason(&foo_port).as_deref(),
+            Some("unbound CAPO port of the cluster")
+        );
+        assert_eq!(reason(&bar_fip), None);
+        assert_eq!(reason(&bar_port), None);
+        assert_valid_order(&p);
+    }
+
+    #[test]
     fn renders_table_and_json() {
         let (c, _, _, _) = two_clusters();
         let plan = plan(&c.inv, &foo_names(), VolumePolicy::Keep);
@@ -1690,247 +1044,6 @@ mod tests {
             nodes
                 .iter()
                 .any(|n| n["action"] == "keep" && n.get("wave").is_none())
-        );
-    }
-
-    /// A cloud that deletes what it is asked to, except the nodes told to fail.
-    struct FakeDeleter {
-        live: Mutex<HashSet<(Kind, String)>>,
-        fail: HashMap<(Kind, String), DeleteError>,
-        /// retryable failures left per node
-        flaky: Mutex<HashMap<(Kind, String), u32>>,
-        attempts: Mutex<Vec<(Kind, String)>>,
-        in_flight: Mutex<(usize, usize)>,
-    }
-
-    impl FakeDeleter {
-        fn new(inv: &Plan) -> Self {
-            FakeDeleter {
-                live: Mutex::new(inv.nodes.iter().map(identity).collect()),
-                fail: HashMap::new(),
-                flaky: Mutex::new(HashMap::new()),
-                attempts: Mutex::new(Vec::new()),
-                in_flight: Mutex::new((0, 0)),
-            }
-        }
-    }
-
-    impl Deleter for FakeDeleter {
-        async fn delete(&self, node: &Node) -> Result<Gone, DeleteError> {
-            let id = identity(node);
-            self.attempts.lock().unwrap().push(id.clone());
-            {
-                let mut f = self.in_flight.lock().unwrap();
-                f.0 += 1;
-                f.1 = f.1.max(f.0);
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            self.in_flight.lock().unwrap().0 -= 1;
-            if let Some(n) = self.flaky.lock().unwrap().get_mut(&id)
-                && *n > 0
-            {
-                *n -= 1;
-                return Err(DeleteError {
-                    status: Some(503),
-                    message: "The server is currently unavailable.".into(),
-                    retryable: true,
-                });
-            }
-            if let Some(e) = self.fail.get(&id) {
-                return Err(e.clone());
-            }
-            if self.live.lock().unwrap().remove(&id) {
-                Ok(Gone::Deleted)
-            } else {
-                Err(DeleteError {
-                    status: Some(404),
-                    message: "not found".into(),
-                    retryable: false,
-                })
-            }
-        }
-    }
-
-    /// The inventory without what `gone` says was deleted (and a load balancer's VIP port).
-    fn without(inv: &Inventory, gone: &HashSet<(Kind, String)>) -> Inventory {
-        let has = |k: Kind, id: &str| gone.contains(&(k, id.to_string()));
-        let mut out = inv.clone();
-        let vips: Vec<String> = inv
-            .load_balancers
-            .iter()
-            .filter(|l| has(Kind::LoadBalancer, &l.id))
-            .filter_map(|l| l.vip_port_id.clone())
-            .collect();
-        out.load_balancers
-            .retain(|x| !has(Kind::LoadBalancer, &x.id));
-        out.floating_ips.retain(|x| !has(Kind::FloatingIp, &x.id));
-        out.servers.retain(|x| !has(Kind::Server, &x.id));
-        out.ports
-            .retain(|x| !has(Kind::Port, &x.id) && !vips.contains(&x.id));
-        out.router_interfaces.retain(|x| {
-            !has(
-                Kind::RouterInterface,
-                &format!("{}:{}", x.router_id, x.subnet_id),
-            )
-        });
-        out.subnets.retain(|x| !has(Kind::Subnet, &x.id));
-        out.networks.retain(|x| !has(Kind::Network, &x.id));
-        out.routers.retain(|x| !has(Kind::Router, &x.id));
-        out.security_groups
-            .retain(|x| !has(Kind::SecurityGroup, &x.id));
-        out.server_groups.retain(|x| !has(Kind::ServerGroup, &x.id));
-        out.volumes.retain(|x| !has(Kind::Volume, &x.id));
-        out.app_credentials
-            .retain(|x| !has(Kind::AppCredential, &x.id));
-        out
-    }
-
-    fn deleted(report: &Report) -> HashSet<(Kind, String)> {
-        report
-            .results
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Deleted | Outcome::AlreadyGone))
-            .map(|r| (r.kind, r.id.clone()))
-            .collect()
-    }
-
-    fn opts() -> ExecOptions {
-        ExecOptions {
-            parallelism: 4,
-            attempts: 3,
-            backoff: Duration::from_millis(1),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_failed_node_blocks_only_its_dependants_and_a_rerun_converges() {
-        let (c, foo, foobar, mgmt) = two_clusters();
-        let names = foo_names();
-        let p1 = plan(&c.inv, &names, VolumePolicy::Delete);
-        let mut d = FakeDeleter::new(&p1);
-        let worker = (Kind::Server, foo.servers[1].clone());
-        d.fail.insert(
-            worker.clone(),
-            DeleteError {
-                status: Some(409),
-                message: "Cannot 'delete' instance while it is in task_state rebuilding".into(),
-                retryable: false,
-            },
-        );
-        d.flaky
-            .lock()
-            .unwrap()
-            .insert((Kind::LoadBalancer, foo.kubeapi_lb.clone()), 2);
-        let r1 = execute(&p1, &d, opts()).await;
-        assert!(!r1.is_complete());
-        let failed: Vec<&NodeResult> = r1
-            .results
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
-            .collect();
-        assert_eq!(failed.len(), 1);
-        assert!(
-            r1.render_table().contains("task_state rebuilding"),
-            "the OpenStack message"
-        );
-        // dependants were not attempted: its port, and what waits for that port
-        let attempted: HashSet<(Kind, String)> =
-            d.attempts.lock().unwrap().iter().cloned().collect();
-        for dep in [
-            (Kind::Port, foo.worker_ports[0].clone()),
-            (Kind::Subnet, foo.subnet.clone()),
-            (Kind::Network, foo.network.clone()),
-            (Kind::Volume, foo.volumes[0].clone()),
-            (Kind::AppCredential, foo.appcred.clone()),
-        ] {
-            assert!(!attempted.contains(&dep), "{dep:?} was attempted");
-            let r = r1
-                .results
-                .iter()
-                .find(|r| (r.kind, r.id.clone()) == dep)
-                .unwrap();
-            assert!(matches!(r.outcome, Outcome::Blocked { .. }), "{r:?}");
-        }
-        // independent work went ahead, retries included
-        for done in [
-            (Kind::Server, foo.servers[2].clone()),
-            (Kind::Port, foo.worker_ports[1].clone()),
-            (Kind::LoadBalancer, foo.kubeapi_lb.clone()),
-            (Kind::FloatingIp, foo.occm_fip.clone()),
-        ] {
-            let r = r1
-                .results
-                .iter()
-                .find(|r| (r.kind, r.id.clone()) == done)
-                .unwrap();
-            assert_eq!(r.outcome, Outcome::Deleted, "{done:?}");
-        }
-        let max_in_flight = d.in_flight.lock().unwrap().1;
-        assert!(
-            (2..=4).contains(&max_in_flight),
-            "bounded parallelism: {max_in_flight}"
-        );
-
-        // the instance recovers; a re-run on a fresh inventory finishes the job
-        let inv2 = without(&c.inv, &deleted(&r1));
-        let p2 = plan(&inv2, &names, VolumePolicy::Delete);
-        assert!(p2.nodes.len() < p1.nodes.len());
-        d.fail.clear();
-        let r2 = execute(&p2, &d, opts()).await;
-        assert!(r2.is_complete(), "{}", r2.render_table());
-        let inv3 = without(&inv2, &deleted(&r2));
-        assert!(plan(&inv3, &names, VolumePolicy::Delete).is_empty());
-        // foobar and the management server are untouched
-        let left: HashSet<String> = inv3
-            .servers
-            .iter()
-            .map(|s| s.id.clone())
-            .chain(inv3.networks.iter().map(|n| n.id.clone()))
-            .chain(inv3.security_groups.iter().map(|n| n.id.clone()))
-            .chain(inv3.app_credentials.iter().map(|n| n.id.clone()))
-            .collect();
-        for (k, id) in &foobar.all {
-            if matches!(
-                k,
-                Kind::Server | Kind::Network | Kind::SecurityGroup | Kind::AppCredential
-            ) {
-                assert!(left.contains(id), "foobar's {k} {id} survived");
-            }
-        }
-        assert!(
-            mgmt.iter()
-                .filter(|m| m.starts_with("srv"))
-                .all(|m| left.contains(m))
-        );
-        let p_bar = plan(
-            &inv3,
-            &ClusterNames::new("capi", "foobar", "default"),
-            VolumePolicy::Delete,
-        );
-        let bar: BTreeSet<(Kind, String)> = p_bar.nodes.iter().map(identity).collect();
-        assert_eq!(bar, foobar.all);
-    }
-
-    #[tokio::test]
-    async fn not_found_is_done_and_kept_volumes_are_reported() {
-        let (c, foo, _, _) = two_clusters();
-        let p = plan(&c.inv, &foo_names(), VolumePolicy::Keep);
-        let d = FakeDeleter::new(&p);
-        d.live
-            .lock()
-            .unwrap()
-            .remove(&(Kind::Server, foo.servers[0].clone()));
-        let r = execute(&p, &d, opts()).await;
-        assert!(r.is_complete(), "{}", r.render_table());
-        assert_eq!(r.count("already-gone"), 1);
-        assert_eq!(r.count("kept"), 2);
-        let j = serde_json::to_value(&r).unwrap();
-        assert!(
-            j["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|x| x["outcome"] == "kept")
         );
     }
 }
