@@ -44,9 +44,8 @@ fn params() -> PatchParams {
 /// When the YAML does not parse or a document lacks `apiVersion`, `kind` or
 /// `metadata.name`.
 pub fn parse_manifest(name: &str, text: &str) -> Result<Vec<DynamicObject>, MgmtError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
-        MgmtError::new(format!("the manifest `{name}` is not valid YAML: {e}"))
-    })?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+        .map_err(|e| MgmtError::new(format!("the manifest `{name}` is not valid YAML: {e}")))?;
     let mut objs = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
         if doc.is_null() {
@@ -101,12 +100,19 @@ pub async fn apply_manifest(
             continue;
         };
         let gvk = GroupVersionKind::try_from(types).map_err(|e| {
-            MgmtError::new(format!("`{}` has an unusable apiVersion: {e}", describe(obj)))
+            MgmtError::new(format!(
+                "`{}` has an unusable apiVersion: {e}",
+                describe(obj)
+            ))
         })?;
         let key = format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind);
         if !kinds.contains_key(&key) {
             let found = pinned_kind(client, &gvk).await.map_err(|e| {
-                api_error(&format!("looking up the kind of `{}`", describe(obj)), server, e)
+                api_error(
+                    &format!("looking up the kind of `{}`", describe(obj)),
+                    server,
+                    e,
+                )
             })?;
             kinds.insert(key.clone(), found);
         }
@@ -213,7 +219,10 @@ metadata: {name: orc, namespace: orc-system}
     #[test]
     fn manifest_errors_name_the_document() {
         let e = parse_manifest("m.yaml", "kind: Foo\nmetadata: {name: x}\n").unwrap_err();
-        assert!(e.message.contains("document 1 of the manifest `m.yaml`"), "{e}");
+        assert!(
+            e.message.contains("document 1 of the manifest `m.yaml`"),
+            "{e}"
+        );
         let e = parse_manifest("m.yaml", "a: [\n").unwrap_err();
         assert!(e.message.contains("not valid YAML"), "{e}");
     }
@@ -225,8 +234,14 @@ metadata: {name: orc, namespace: orc-system}
             p.pointer("/spec/template/spec/containers/0/env/0"),
             Some(&json!({"name": CAPO_TIMEOUT_ENV, "value": "12"}))
         );
-        assert_eq!(p.pointer("/spec/template/spec/containers/0/name"), Some(&json!("manager")));
+        assert_eq!(
+            p.pointer("/spec/template/spec/containers/0/name"),
+            Some(&json!("manager"))
+        );
         assert!(p.pointer("/spec/replicas").is_none());
-        assert!(p.pointer("/spec/template/spec/containers/0/image").is_none());
+        assert!(
+            p.pointer("/spec/template/spec/containers/0/image")
+                .is_none()
+        );
     }
 }
