@@ -17,12 +17,7 @@ use crate::render::Profile;
 use crate::settings::{self, SourceFile, validate::Options};
 use crate::ui::{ProgressMode, progress_for};
 
-/// Output format of the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
+pub use super::Output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -182,48 +177,21 @@ fn request(operation: Operation, args: &Args, err: &mut dyn std::io::Write) -> R
 }
 
 fn print_report(report: &Report, output: Output, out: &mut dyn std::io::Write) -> Result<()> {
-    let io = |e: std::io::Error| Error::Other(e.into());
-    match output {
-        Output::Json => {
-            let v = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.into()))?;
-            writeln!(out, "{v}").map_err(io)?;
-        }
-        Output::Text => {
-            let w_step = report
-                .steps
-                .iter()
-                .map(|s| s.step.len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            let w_name = report
-                .steps
-                .iter()
-                .map(|s| s.name.len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            writeln!(
-                out,
-                "{:<8} {:<w_step$} {:<w_name$} DETAIL",
-                "STATE", "STEP", "NAME"
-            )
-            .map_err(io)?;
-            for s in &report.steps {
-                writeln!(
-                    out,
-                    "{:<8} {:<w_step$} {:<w_name$} {}",
-                    s.state.as_str(),
-                    s.step,
-                    s.name,
-                    s.detail
-                )
-                .map_err(io)?;
-            }
-            if let Some(plan) = &report.upgrade_plan {
-                writeln!(out, "\nclusterctl upgrade plan:\n{plan}").map_err(io)?;
-            }
-        }
+    let rows: Vec<[&str; 4]> = report
+        .steps
+        .iter()
+        .map(|s| {
+            [
+                s.state.as_str(),
+                s.step.as_str(),
+                s.name.as_str(),
+                s.detail.as_str(),
+            ]
+        })
+        .collect();
+    super::write_steps(report, &rows, output, out)?;
+    if let (Output::Text, Some(plan)) = (output, &report.upgrade_plan) {
+        writeln!(out, "\nclusterctl upgrade plan:\n{plan}").map_err(|e| Error::Other(e.into()))?;
     }
     Ok(())
 }
