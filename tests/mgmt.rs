@@ -524,3 +524,72 @@ fn clusterctl_failure_surfaces_exit_code_and_redacted_output() {
     assert!(e.message.contains("saw token <redacted>"), "{e}");
     assert!(!e.message.contains("ghp_test_secret_value"), "{e}");
 }
+
+#[test]
+fn allow_unpinned_checks_the_release_checksum_file_or_warns() {
+    let env = Env::new();
+    let hubble = tar_gz(&[("hubble", STUB.as_bytes())]);
+    let calicoctl = STUB.as_bytes().to_vec();
+    let mut files = HashMap::new();
+    files.insert("/hubble-linux-amd64.tar.gz".to_string(), hubble.clone());
+    files.insert(
+        "/good.sha256sum".to_string(),
+        format!("{}  hubble-linux-amd64.tar.gz\n", sha256(&hubble)).into_bytes(),
+    );
+    files.insert(
+        "/bad.sha256sum".to_string(),
+        format!("{}  hubble-linux-amd64.tar.gz\n", sha256(b"other")).into_bytes(),
+    );
+    files.insert("/calicoctl".to_string(), calicoctl.clone());
+    let server = Server::start(files);
+    let manifest = |sums: &str| {
+        let p = env.path(&format!("{sums}.yaml"));
+        std::fs::write(
+            &p,
+            format!(
+                "tools:\n  - name: hubble\n    version: v0.11.2\n    url: {b}/hubble-linux-amd64.tar.gz\n    packaging: {{tar_gz: {{member: hubble}}}}\n    checksums_url: {b}/{sums}.sha256sum\n  - name: calicoctl\n    version: v3.25.0\n    url: {b}/calicoctl\n    packaging: binary\n",
+                b = server.base
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let bin = env.path("bin");
+    let init = |m: PathBuf| {
+        let mut cmd = env.cmd();
+        cmd.args([
+            "mgmt",
+            "init",
+            "--profile",
+            "r4",
+            "--allow-unpinned",
+            "--bin-dir",
+        ])
+        .arg(&bin)
+        .arg("--tools-manifest")
+        .arg(m)
+        .arg("--kubeconfig")
+        .arg(env.unreachable_kubeconfig());
+        run(&mut cmd)
+    };
+
+    let r = init(manifest("bad"));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("bad.sha256sum`); `hubble` was not installed"),
+        "{}",
+        r.stderr
+    );
+    assert!(!bin.join("hubble").exists());
+
+    let r = init(manifest("good"));
+    assert_eq!(r.code, 2, "stops at the unreachable cluster: {}", r.stderr);
+    assert!(bin.join("hubble").exists() && bin.join("calicoctl").exists());
+    // calicoctl has no checksum file: installed, with the sum to pin printed.
+    let warning = format!(
+        "`calicoctl` v3.25.0 was installed without a checksum to verify it against; its SHA-256 is `{}`",
+        sha256(&calicoctl)
+    );
+    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+}
