@@ -54,6 +54,9 @@ pub enum Command {
     /// Exit status: 0 all gone, 1 something failed or is blocked (re-run to continue),
     /// 2 usage, configuration or cloud error (nothing deleted).
     Cleanup(commands::cleanup::Args),
+    /// The management cluster: pinned tools, Cluster API and the OpenStack provider.
+    #[command(subcommand)]
+    Mgmt(commands::mgmt::Command),
     /// Print the JSON Schema of settings files (or the configuration reference).
     Schema(commands::schema::Args),
     /// Print shell completions.

@@ -2,8 +2,8 @@
 //!
 //! A [`Diagnostic`] is a finding about the user's settings (file, line, column, key,
 //! message, hint); [`Error`] is everything that stops a command. Exit codes: 0 success,
-//! 1 invalid settings or work left undone (`cleanup`), 2 usage, I/O, cloud or cluster
-//! failure.
+//! 1 invalid settings or work left undone (`cleanup`), 2 usage, I/O, cloud, tool or
+//! cluster failure.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -157,6 +157,9 @@ pub enum Error {
     /// An addon manifest could not be fetched, verified or understood (exit 2).
     #[error(transparent)]
     Addon(#[from] crate::addons::AddonError),
+    /// Management cluster, tool installation or external program failure (exit 2).
+    #[error(transparent)]
+    Mgmt(#[from] crate::mgmt::MgmtError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -199,6 +202,7 @@ pub fn report(err: &Error, out: &mut dyn std::io::Write) {
         Error::Usage { hint, .. } | Error::Incomplete { hint, .. } => hint.as_deref(),
         Error::Cloud(e) => e.hint.as_deref(),
         Error::Addon(e) => e.hint.as_deref(),
+        Error::Mgmt(e) => e.hint.as_deref(),
         _ => None,
     };
     if let Some(hint) = hint {

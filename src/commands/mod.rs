@@ -4,8 +4,51 @@
 pub mod cleanup;
 pub mod completions;
 pub mod etcd_defrag_script;
+pub mod mgmt;
 pub mod prepare_cloud;
 pub mod render;
 pub mod schema;
 pub mod settings;
 pub mod validate;
+
+/// Format of a plan or report on stdout (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Writes `serde` data as pretty JSON, or rows as the `STATE STEP NAME DETAIL` table that
+/// plans and reports share (columns padded to the widest entry).
+///
+/// # Errors
+/// When stdout cannot be written or the data cannot be encoded.
+pub(crate) fn write_steps<T: serde::Serialize>(
+    data: &T,
+    rows: &[[&str; 4]],
+    output: Output,
+    out: &mut dyn std::io::Write,
+) -> crate::error::Result<()> {
+    use crate::error::Error;
+    let io = |e: std::io::Error| Error::Other(e.into());
+    match output {
+        Output::Json => {
+            let v = serde_json::to_string_pretty(data).map_err(|e| Error::Other(e.into()))?;
+            writeln!(out, "{v}").map_err(io)
+        }
+        Output::Text => {
+            let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(4).max(4);
+            let (w_step, w_name) = (width(1), width(2));
+            writeln!(
+                out,
+                "{:<8} {:<w_step$} {:<w_name$} DETAIL",
+                "STATE", "STEP", "NAME"
+            )
+            .map_err(io)?;
+            for [state, step, name, detail] in rows {
+                writeln!(out, "{state:<8} {step:<w_step$} {name:<w_name$} {detail}").map_err(io)?;
+            }
+            Ok(())
+        }
+    }
+}

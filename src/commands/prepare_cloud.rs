@@ -16,12 +16,7 @@ use crate::render::{self, CloudFacts, Profile, Renderer};
 use crate::settings::{self, SourceFile};
 use crate::ui::{ProgressMode, progress_for};
 
-/// Output format of the plan/result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
+pub use super::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -179,45 +174,17 @@ pub fn run(
 }
 
 fn print_plan(plan: &Plan, output: Output, out: &mut dyn std::io::Write) -> Result<()> {
-    let io = |e: std::io::Error| Error::Other(e.into());
-    match output {
-        Output::Json => {
-            let v = serde_json::to_string_pretty(plan).map_err(|e| Error::Other(e.into()))?;
-            writeln!(out, "{v}").map_err(io)?;
-        }
-        Output::Text => {
-            let w_step = plan
-                .steps
-                .iter()
-                .map(|s| s.step.len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            let w_name = plan
-                .steps
-                .iter()
-                .map(|s| s.name.len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            writeln!(
-                out,
-                "{:<8} {:<w_step$} {:<w_name$} DETAIL",
-                "STATE", "STEP", "NAME"
-            )
-            .map_err(io)?;
-            for s in &plan.steps {
-                writeln!(
-                    out,
-                    "{:<8} {:<w_step$} {:<w_name$} {}",
-                    s.state.as_str(),
-                    s.step,
-                    s.name,
-                    s.detail
-                )
-                .map_err(io)?;
-            }
-        }
-    }
-    Ok(())
+    let rows: Vec<[&str; 4]> = plan
+        .steps
+        .iter()
+        .map(|s| {
+            [
+                s.state.as_str(),
+                s.step.as_str(),
+                s.name.as_str(),
+                s.detail.as_str(),
+            ]
+        })
+        .collect();
+    super::write_steps(plan, &rows, output, out)
 }
