@@ -95,13 +95,21 @@ fn backticked_snake_words(text: &str) -> Vec<String> {
 fn every_setting_the_release_notes_name_exists() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let notes = std::fs::read_to_string(root.join("Release-Notes-R4.md")).unwrap();
-    let known = scs_capi::settings::layers::known_keys();
+    // Settings of the tool, and the terraform variables of the management server.
+    let mut known = scs_capi::settings::layers::known_keys().to_vec();
+    let tf = std::fs::read_to_string(root.join("terraform/variables.tf")).unwrap();
+    known.extend(
+        tf.lines()
+            .filter_map(|l| l.trim().strip_prefix("variable \""))
+            .filter_map(|l| l.split('"').next())
+            .map(str::to_string),
+    );
     let named = backticked_snake_words(&notes);
     assert!(named.len() >= 15, "the notes name only {named:?}");
     for word in &named {
         assert!(
             known.iter().any(|k| k == word),
-            "Release-Notes-R4.md names `{word}`, which is not a setting"
+            "Release-Notes-R4.md names `{word}`, which is neither a setting nor a terraform variable"
         );
     }
     for required in [
