@@ -46,7 +46,11 @@ fn conflicts(
                     continue;
                 }
                 let at: &[String] = if owned.len() < p.len() { owned } else { p };
-                if managed::get(live, at) != managed::get(applied, at) {
+                // Applying an empty map over a live map sets no keys: nothing to conflict.
+                let empty_map = managed::get(applied, p)
+                    .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
+                    && managed::get(live, p).is_some_and(Value::is_object);
+                if !empty_map && managed::get(live, at) != managed::get(applied, at) {
                     out.push((i, owned.clone(), p.clone()));
                 }
             }
@@ -91,16 +95,19 @@ pub fn apply(live: Option<&Value>, applied: &Value, req: &ApplyRequest) -> Resul
     }
 
     let me = entries.iter().position(|e| {
-        e.manager == req.manager && e.operation == "Apply" && e.subresource.as_deref() == req.subresource
+        e.manager == req.manager
+            && e.operation == "Apply"
+            && e.subresource.as_deref() == req.subresource
     });
     let old_fields = me.map(|i| entries[i].fields.clone()).unwrap_or_default();
 
     let mut obj = base.clone();
     // Fields this manager stopped applying go away unless someone else still owns them.
     for p in old_fields.difference(&new_fields) {
-        let kept_by_other = entries.iter().enumerate().any(|(i, e)| {
-            Some(i) != me && e.fields.iter().any(|q| managed::overlaps(p, q))
-        });
+        let kept_by_other = entries
+            .iter()
+            .enumerate()
+            .any(|(i, e)| Some(i) != me && e.fields.iter().any(|q| managed::overlaps(p, q)));
         let reapplied = new_fields.iter().any(|q| managed::overlaps(p, q));
         if !kept_by_other && !reapplied {
             managed::remove(&mut obj, p);
@@ -137,7 +144,9 @@ pub fn apply(live: Option<&Value>, applied: &Value, req: &ApplyRequest) -> Resul
             entries.len() - 1
         }
     };
-    if content_changed || entries[i].fields != new_fields || entries[i].api_version != req.api_version
+    if content_changed
+        || entries[i].fields != new_fields
+        || entries[i].api_version != req.api_version
     {
         entries[i].time = req.now.to_string();
     }
@@ -178,7 +187,12 @@ mod tests {
 
     #[test]
     fn create_then_remove_a_field_no_longer_applied() {
-        let a = apply(None, &cfg(json!({"replicas": 2, "paused": true})), &req("m", false)).unwrap();
+        let a = apply(
+            None,
+            &cfg(json!({"replicas": 2, "paused": true})),
+            &req("m", false),
+        )
+        .unwrap();
         assert_eq!(a["spec"], json!({"replicas": 2, "paused": true}));
         assert_eq!(a["metadata"]["managedFields"][0]["manager"], "m");
         let b = apply(Some(&a), &cfg(json!({"replicas": 2})), &req("m", false)).unwrap();
@@ -187,22 +201,57 @@ mod tests {
 
     #[test]
     fn conflict_unless_equal_or_forced_and_shared_fields_survive() {
-        let a = apply(None, &cfg(json!({"replicas": 2, "paused": true})), &req("one", false)).unwrap();
+        let a = apply(
+            None,
+            &cfg(json!({"replicas": 2, "paused": true})),
+            &req("one", false),
+        )
+        .unwrap();
         // Same value: shared, no conflict.
         let b = apply(Some(&a), &cfg(json!({"replicas": 2})), &req("two", false)).unwrap();
         // Different value: conflict naming the owner and the field.
         let e = apply(Some(&b), &cfg(json!({"replicas": 5})), &req("two", false)).unwrap_err();
         assert_eq!(e.code, 409);
-        assert!(e.message.contains("conflict with \"one\" using apps/v1: .spec.replicas"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("conflict with \"one\" using apps/v1: .spec.replicas"),
+            "{}",
+            e.message
+        );
         // Force: taken over; "one" keeps `paused` only.
         let c = apply(Some(&b), &cfg(json!({"replicas": 5})), &req("two", true)).unwrap();
         assert_eq!(c["spec"]["replicas"], 5);
         let one = &managed::read(&c)[0];
         assert_eq!(one.manager, "one");
-        assert_eq!(one.fields, [vec!["spec".to_string(), "paused".to_string()]].into());
+        assert_eq!(
+            one.fields,
+            [vec!["spec".to_string(), "paused".to_string()]].into()
+        );
         // "one" drops `replicas` from its config: still there, owned by "two".
         let d = apply(Some(&c), &cfg(json!({"paused": true})), &req("one", false)).unwrap();
         assert_eq!(d["spec"]["replicas"], 5);
+    }
+
+    #[test]
+    fn an_applied_empty_map_does_not_conflict_with_keys_others_own() {
+        let a = apply(
+            None,
+            &cfg(json!({"selector": {"matchLabels": {}}})),
+            &req("tool", false),
+        )
+        .unwrap();
+        let mut b = a.clone();
+        b["spec"]["selector"]["matchLabels"] = json!({"x": "y"});
+        let mut entries = managed::read(&a);
+        managed::record_update(&mut entries, &a, &b, "ctl", "apps/v1", None, "t");
+        managed::write(&mut b, &entries);
+        let c = apply(
+            Some(&b),
+            &cfg(json!({"selector": {"matchLabels": {}}})),
+            &req("tool", false),
+        )
+        .unwrap();
+        assert_eq!(c["spec"]["selector"]["matchLabels"], json!({"x": "y"}));
     }
 
     #[test]

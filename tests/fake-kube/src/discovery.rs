@@ -3,8 +3,9 @@
 //! and the `status`/`scale` subresources), `/apis` (APIGroupList) and `/apis/{g}`
 //! (APIGroup). Only the legacy (non-aggregated) format is served: clients that ask for
 //! aggregated discovery (`as=APIGroupDiscoveryList`) get plain JSON and fall back, as they
-//! do against older servers. `/openapi/v2` and `/openapi/v3` are not served (404), which
-//! kubectl treats as "no schema" (see README for the flags that need).
+//! do against older servers. `/openapi/v2` is an empty document (kubectl's client-side
+//! validation then checks nothing) and `/openapi/v3` is not served (404), so kubectl does
+//! not ask for server-side field validation.
 
 use crate::registry::{Registry, ResourceType, version_priority};
 use serde_json::{Value, json};
@@ -39,13 +40,17 @@ fn resource_entries(t: &ResourceType) -> Vec<Value> {
     }
     let mut out = vec![main];
     if t.status_subresource {
-        out.push(json!({"name": format!("{}/status", t.plural), "singularName": "",
-            "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
+        out.push(
+            json!({"name": format!("{}/status", t.plural), "singularName": "",
+            "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}),
+        );
     }
     if t.scale.is_some() {
-        out.push(json!({"name": format!("{}/scale", t.plural), "singularName": "",
+        out.push(
+            json!({"name": format!("{}/scale", t.plural), "singularName": "",
             "namespaced": t.namespaced, "group": "autoscaling", "version": "v1", "kind": "Scale",
-            "verbs": ["get", "patch", "update"]}));
+            "verbs": ["get", "patch", "update"]}),
+        );
     }
     out
 }
@@ -66,8 +71,10 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
         format!("{group}/{version}")
     };
     let resources: Vec<Value> = types.iter().flat_map(|t| resource_entries(t)).collect();
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-        "resources": resources}))
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+        "resources": resources}),
+    )
 }
 
 fn group_doc(name: &str, versions: &[String]) -> Value {
@@ -117,11 +124,21 @@ mod tests {
         assert_eq!(ns["singularName"], "namespace");
         let secret = res.iter().find(|x| x["name"] == "secrets").unwrap();
         assert_eq!(secret["namespaced"], true);
-        assert!(secret["verbs"].as_array().unwrap().contains(&json!("watch")));
+        assert!(
+            secret["verbs"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("watch"))
+        );
         assert!(res.iter().any(|x| x["name"] == "nodes/status"));
         let apps = resource_list(&r, "apps", "v1").unwrap();
-        let scale = apps["resources"].as_array().unwrap().iter()
-            .find(|x| x["name"] == "deployments/scale").unwrap().clone();
+        let scale = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "deployments/scale")
+            .unwrap()
+            .clone();
         assert_eq!(scale["kind"], "Scale");
         assert!(resource_list(&r, "apps", "v2").is_none());
     }
@@ -136,6 +153,12 @@ mod tests {
         assert_eq!(g["preferredVersion"]["version"], "v1beta2");
         assert_eq!(g["versions"][0]["version"], "v1beta2");
         let l = group_list(&r);
-        assert!(l["groups"].as_array().unwrap().iter().any(|x| x["name"] == "apps"));
+        assert!(
+            l["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["name"] == "apps")
+        );
     }
 }

@@ -76,11 +76,23 @@ mod tests {
         t.add("*", "/api/v1", 1, FaultKind::Status(429));
         t.add("*", "/x", 0, FaultKind::Status(500));
         assert_eq!(t.pending(), 3);
-        assert_eq!(t.take("GET", "/apis/cluster.x-k8s.io/v1beta2/clusters"), None);
-        assert_eq!(t.take("patch", "/apis/cluster.x-k8s.io/v1beta2/x"), Some(FaultKind::Status(503)));
-        assert_eq!(t.take("PATCH", "/apis/cluster.x-k8s.io/v1beta2/x"), Some(FaultKind::Status(503)));
+        assert_eq!(
+            t.take("GET", "/apis/cluster.x-k8s.io/v1beta2/clusters"),
+            None
+        );
+        assert_eq!(
+            t.take("patch", "/apis/cluster.x-k8s.io/v1beta2/x"),
+            Some(FaultKind::Status(503))
+        );
+        assert_eq!(
+            t.take("PATCH", "/apis/cluster.x-k8s.io/v1beta2/x"),
+            Some(FaultKind::Status(503))
+        );
         assert_eq!(t.take("PATCH", "/apis/cluster.x-k8s.io/v1beta2/x"), None);
-        assert_eq!(t.take("GET", "/api/v1/secrets"), Some(FaultKind::Status(429)));
+        assert_eq!(
+            t.take("GET", "/api/v1/secrets"),
+            Some(FaultKind::Status(429))
+        );
         assert_eq!(t.pending(), 0);
     }
 }

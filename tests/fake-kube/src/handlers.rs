@@ -143,7 +143,10 @@ fn get(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiError> {
     }
     let o = out(t, &c.rp.version, &obj);
     if let Some(tab) = table::wanted(c.header("accept")) {
-        return Ok(json_response(200, &table::table(t, &c.rp.version, &[o], tab, None)));
+        return Ok(json_response(
+            200,
+            &table::table(t, &c.rp.version, &[o], tab, None),
+        ));
     }
     Ok(json_response(200, &o))
 }
@@ -177,12 +180,13 @@ fn list(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiError> 
         let (ans, aname) = after
             .split_once('/')
             .ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
-        items.retain(|o| {
-            (crate::store::namespace_of(o), name_of(o)) > (ans, aname)
-        });
+        items.retain(|o| (crate::store::namespace_of(o), name_of(o)) > (ans, aname));
     }
     let mut meta = json!({"resourceVersion": rv});
-    if let Some(limit) = c.q("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0)
+    if let Some(limit) = c
+        .q("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
         && items.len() > limit
     {
         let rest = items.len() - limit;
@@ -198,7 +202,10 @@ fn list(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiError> 
     }
     let items: Vec<Value> = items.iter().map(|o| out(t, &c.rp.version, o)).collect();
     if let Some(tab) = table::wanted(c.header("accept")) {
-        return Ok(json_response(200, &table::table(t, &c.rp.version, &items, tab, Some(meta))));
+        return Ok(json_response(
+            200,
+            &table::table(t, &c.rp.version, &items, tab, Some(meta)),
+        ));
     }
     Ok(json_response(
         200,
@@ -210,7 +217,9 @@ fn list(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiError> 
 /// Checks `apiVersion`/`kind` of a body against the URL (filling them in when absent).
 fn check_type(t: &ResourceType, c: &Ctx, obj: &mut Value) -> Result<(), ApiError> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body must be a JSON or YAML object"));
+        return Err(ApiError::bad_request(
+            "the body must be a JSON or YAML object",
+        ));
     }
     let want = t.api_version(&c.rp.version);
     match obj["apiVersion"].as_str() {
@@ -275,7 +284,14 @@ fn admit_new(st: &State, t: &ResourceType, obj: &mut Value) -> Result<(), ApiErr
         util::invalid_subdomain(&name)
     };
     if let Some(why) = why {
-        return Err(ApiError::invalid(&t.group, &t.kind, &name, "metadata.name", &name, &why));
+        return Err(ApiError::invalid(
+            &t.group,
+            &t.kind,
+            &name,
+            "metadata.name",
+            &name,
+            &why,
+        ));
     }
     if t.namespaced {
         let ns = crate::store::namespace_of(obj).to_string();
@@ -294,7 +310,10 @@ fn admit_new(st: &State, t: &ResourceType, obj: &mut Value) -> Result<(), ApiErr
             Some(_) => {}
         }
     }
-    if st.get(&t.key(), crate::store::namespace_of(obj), &name).is_some() {
+    if st
+        .get(&t.key(), crate::store::namespace_of(obj), &name)
+        .is_some()
+    {
         return Err(ApiError::already_exists(&t.group, &t.plural, &name));
     }
     if t.kind == "CustomResourceDefinition" {
@@ -307,7 +326,13 @@ fn admit_new(st: &State, t: &ResourceType, obj: &mut Value) -> Result<(), ApiErr
         })?;
     }
     if let Some(m) = obj["metadata"].as_object_mut() {
-        for k in ["uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"] {
+        for k in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "generation",
+        ] {
             m.shift_remove(k);
         }
     }
@@ -385,7 +410,14 @@ fn next_state(t: &ResourceType, c: &Ctx, old: &Value, candidate: Value) -> Value
         }
         n
     };
-    for k in ["name", "namespace", "uid", "creationTimestamp", "generation", "managedFields"] {
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+    ] {
         match old["metadata"].get(k) {
             Some(v) => new["metadata"][k] = v.clone(),
             None => {
@@ -399,13 +431,7 @@ fn next_state(t: &ResourceType, c: &Ctx, old: &Value, candidate: Value) -> Value
 }
 
 /// Records the write in managedFields and stores it (unless dry run).
-fn finish_update(
-    st: &mut State,
-    t: &ResourceType,
-    c: &Ctx,
-    old: &Value,
-    mut new: Value,
-) -> Value {
+fn finish_update(st: &mut State, t: &ResourceType, c: &Ctx, old: &Value, mut new: Value) -> Value {
     let mut entries = managed::read(old);
     managed::record_update(
         &mut entries,
@@ -441,8 +467,16 @@ fn update(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiError
     let old = current(&st, t, c)?;
     check_rv(t, c, &old, &body)?;
     if t.kind == "CustomResourceDefinition" {
-        crate::registry::crd_type(&body)
-            .map_err(|e| ApiError::new(422, "Invalid", format!("CustomResourceDefinition.apiextensions.k8s.io \"{}\" is invalid: {e}", c.name())))?;
+        crate::registry::crd_type(&body).map_err(|e| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!(
+                    "CustomResourceDefinition.apiextensions.k8s.io \"{}\" is invalid: {e}",
+                    c.name()
+                ),
+            )
+        })?;
     }
     let new = next_state(t, c, &old, body);
     let stored = finish_update(&mut st, t, c, &old, new);
@@ -463,21 +497,33 @@ fn patch_req(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiEr
     let mt = media_type(c);
     if mt == "application/apply-patch+yaml" || mt == "application/apply-patch+cbor" {
         if c.rp.sub.as_deref() == Some("scale") {
-            return Err(ApiError::new(415, "UnsupportedMediaType", "apply is not supported on the scale subresource of this fake"));
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "apply is not supported on the scale subresource of this fake",
+            ));
         }
         return apply_req(inner, t, c);
     }
     let strategic = mt == "application/strategic-merge-patch+json";
     let json_patch = mt == "application/json-patch+json";
-    if !(strategic || json_patch || mt == "application/merge-patch+json") || (strategic && t.custom) {
-        let mut accepted = vec!["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
+    if !(strategic || json_patch || mt == "application/merge-patch+json") || (strategic && t.custom)
+    {
+        let mut accepted = vec![
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+        ];
         if !t.custom {
             accepted.push("application/strategic-merge-patch+json");
         }
         return Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: {}", accepted.join(", ")),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
+            ),
         ));
     }
     let mut p = c.body_json()?;
@@ -497,7 +543,12 @@ fn patch_req(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiEr
     Ok(json_response(200, &out(t, &c.rp.version, &stored)))
 }
 
-fn apply_patch(doc: &mut Value, p: &mut Value, json_patch: bool, strategic: bool) -> Result<(), ApiError> {
+fn apply_patch(
+    doc: &mut Value,
+    p: &mut Value,
+    json_patch: bool,
+    strategic: bool,
+) -> Result<(), ApiError> {
     if json_patch {
         return patch::json_patch(doc, p).map_err(|e| ApiError::new(422, "Invalid", e));
     }
@@ -556,11 +607,18 @@ fn apply_req(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiEr
         crate::registry::crd_type(&obj).map_err(|e| ApiError::new(422, "Invalid", e))?;
     }
     let stored = if c.dry_run() { obj } else { st.commit(&obj) };
-    Ok(json_response(if created { 201 } else { 200 }, &out(t, &c.rp.version, &stored)))
+    Ok(json_response(
+        if created { 201 } else { 200 },
+        &out(t, &c.rp.version, &stored),
+    ))
 }
 
 fn delete_opts(c: &Ctx) -> Result<(DeleteOpts, Value), ApiError> {
-    let body = if c.body.is_empty() { json!({}) } else { c.body_json()? };
+    let body = if c.body.is_empty() {
+        json!({})
+    } else {
+        c.body_json()?
+    };
     let policy = c
         .q("propagationPolicy")
         .map(String::from)
@@ -576,7 +634,12 @@ fn delete_opts(c: &Ctx) -> Result<(DeleteOpts, Value), ApiError> {
             )));
         }
     }
-    Ok((DeleteOpts { orphan: policy.as_deref() == Some("Orphan") }, body))
+    Ok((
+        DeleteOpts {
+            orphan: policy.as_deref() == Some("Orphan"),
+        },
+        body,
+    ))
 }
 
 fn delete(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiError> {
@@ -598,7 +661,10 @@ fn delete(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiError
             ));
         }
     }
-    let dry = c.dry_run() || body["dryRun"].as_array().is_some_and(|a| a.contains(&json!("All")));
+    let dry = c.dry_run()
+        || body["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("All")));
     let result = if dry {
         obj
     } else {
@@ -615,7 +681,11 @@ fn delete_collection(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Respons
     for v in victims {
         let ns = crate::store::namespace_of(&v).to_string();
         let name = name_of(&v).to_string();
-        let done = if c.dry_run() { Some(v) } else { st.delete(t, &ns, &name, &opts) };
+        let done = if c.dry_run() {
+            Some(v)
+        } else {
+            st.delete(t, &ns, &name, &opts)
+        };
         if let Some(d) = done {
             items.push(out(t, &c.rp.version, &d));
         }
@@ -642,7 +712,12 @@ fn scale_doc(t: &ResourceType, obj: &Value) -> Value {
         "spec": {"replicas": at(&spec_p).unwrap_or(json!(0))}, "status": status})
 }
 
-fn scale_write(inner: &Inner, t: &ResourceType, c: &Ctx, replicas: Value) -> Result<Response, ApiError> {
+fn scale_write(
+    inner: &Inner,
+    t: &ResourceType,
+    c: &Ctx,
+    replicas: Value,
+) -> Result<Response, ApiError> {
     let n = replicas.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
         ApiError::new(422, "Invalid", format!("Scale.autoscaling \"{}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0", c.name()))
     })?;
@@ -652,7 +727,15 @@ fn scale_write(inner: &Inner, t: &ResourceType, c: &Ctx, replicas: Value) -> Res
     let mut new = old.clone();
     managed::set(&mut new, &util::json_path(&spec_p), json!(n));
     let mut entries = managed::read(&old);
-    managed::record_update(&mut entries, &old, &new, &c.manager(), &t.api_version(&c.rp.version), None, &util::now());
+    managed::record_update(
+        &mut entries,
+        &old,
+        &new,
+        &c.manager(),
+        &t.api_version(&c.rp.version),
+        None,
+        &util::now(),
+    );
     managed::write(&mut new, &entries);
     let stored = if c.dry_run() { new } else { st.commit(&new) };
     Ok(json_response(200, &scale_doc(t, &stored)))

@@ -352,7 +352,10 @@ mod tests {
     fn remove_prunes_maps_emptied_by_the_removal() {
         let mut o = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": {"y": 1}, "z": 2}});
         remove(&mut o, &p("spec.x.y"));
-        assert_eq!(o, json!({"metadata": {"labels": {"a": "1"}}, "spec": {"z": 2}}));
+        assert_eq!(
+            o,
+            json!({"metadata": {"labels": {"a": "1"}}, "spec": {"z": 2}})
+        );
         remove(&mut o, &p("metadata.labels.a"));
         assert_eq!(o, json!({"metadata": {}, "spec": {"z": 2}}));
     }

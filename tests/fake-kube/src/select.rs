@@ -185,7 +185,11 @@ mod tests {
             ("absent notin (x)", true),
             ("absent in (x)", false),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&o), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&o),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("a in x").is_err());
     }
@@ -196,7 +200,11 @@ mod tests {
         let f = FieldSelector::parse("metadata.name=a,metadata.namespace==ns").unwrap();
         assert!(f.matches(&o));
         assert_eq!(f.name(), Some("a"));
-        assert!(!FieldSelector::parse("metadata.name!=a").unwrap().matches(&o));
+        assert!(
+            !FieldSelector::parse("metadata.name!=a")
+                .unwrap()
+                .matches(&o)
+        );
         assert!(FieldSelector::parse("metadata.name").is_err());
     }
 }

@@ -153,12 +153,16 @@ impl ApiServer {
     /// Writes [`ApiServer::kubeconfig`] to `path` with mode 0600.
     pub fn write_kubeconfig(&self, cluster: &str, path: &Path) -> std::io::Result<()> {
         let text = self.kubeconfig(cluster).ok_or_else(|| {
-            std::io::Error::other(format!("fake API server `{}` is not serving yet", self.label()))
+            std::io::Error::other(format!(
+                "fake API server `{}` is not serving yet",
+                self.label()
+            ))
         })?;
         kubeconfig::write_private(path, &text)
     }
 
     /// Creates every CRD in the YAML files of `dir` (sorted by name); returns how many.
+    /// Parsed files are cached for the life of the process (tests start many fakes).
     pub fn load_crds(&self, dir: &Path) -> Result<usize, String> {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| format!("cannot read CRD folder `{}`: {e}", dir.display()))?
@@ -168,12 +172,9 @@ impl ApiServer {
         files.sort();
         let mut n = 0;
         for f in files {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| format!("cannot read `{}`: {e}", f.display()))?;
-            let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
-                .map_err(|e| format!("`{}` is not valid YAML: {e}", f.display()))?;
-            for d in docs.into_iter().filter(|d| d["kind"] == "CustomResourceDefinition") {
-                self.put(d).map_err(|e| format!("`{}`: {e}", f.display()))?;
+            for d in crd_documents(&f)?.iter() {
+                self.put(d.clone())
+                    .map_err(|e| format!("`{}`: {e}", f.display()))?;
                 n += 1;
             }
         }
@@ -193,7 +194,11 @@ impl ApiServer {
                 .cloned()
                 .ok_or_else(|| format!("no resource for apiVersion `{av}` kind `{kind}`"))?;
             let mut o = obj;
-            if t.namespaced && o["metadata"]["namespace"].as_str().is_none_or(str::is_empty) {
+            if t.namespaced
+                && o["metadata"]["namespace"]
+                    .as_str()
+                    .is_none_or(str::is_empty)
+            {
                 o["metadata"]["namespace"] = json!("default");
             }
             if t.kind == "CustomResourceDefinition" {
@@ -271,6 +276,28 @@ impl ApiServer {
     }
 }
 
+type CrdCache = Mutex<std::collections::HashMap<std::path::PathBuf, Arc<Vec<Value>>>>;
+
+/// The CRD documents of a YAML file (parsed once per process).
+fn crd_documents(f: &Path) -> Result<Arc<Vec<Value>>, String> {
+    static CACHE: std::sync::OnceLock<CrdCache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(d) = lock(cache).get(f) {
+        return Ok(d.clone());
+    }
+    let text =
+        std::fs::read_to_string(f).map_err(|e| format!("cannot read `{}`: {e}", f.display()))?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+        .map_err(|e| format!("`{}` is not valid YAML: {e}", f.display()))?;
+    let docs = Arc::new(
+        docs.into_iter()
+            .filter(|d| d["kind"] == "CustomResourceDefinition")
+            .collect::<Vec<_>>(),
+    );
+    lock(cache).insert(f.to_path_buf(), docs.clone());
+    Ok(docs)
+}
+
 pub(crate) fn background_runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -314,6 +341,7 @@ async fn accept_loop(
 pub(crate) enum Route {
     Version,
     Health,
+    OpenApiV2,
     Api,
     Apis,
     Group(String),
@@ -342,6 +370,7 @@ pub(crate) fn route(path: &str) -> Route {
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let (group, version, rest) = match s.as_slice() {
         ["version"] => return Route::Version,
+        ["openapi", "v2"] => return Route::OpenApiV2,
         ["healthz" | "readyz" | "livez", ..] => return Route::Health,
         ["api"] => return Route::Api,
         ["apis"] => return Route::Apis,
@@ -379,7 +408,12 @@ fn header(h: &HeaderMap, k: &str) -> Option<String> {
 }
 
 /// The verb of a resource request, for the log.
-fn verb_of(method: &Method, rp: &ResPath, query: &[(String, String)], ct: Option<&str>) -> &'static str {
+fn verb_of(
+    method: &Method,
+    rp: &ResPath,
+    query: &[(String, String)],
+    ct: Option<&str>,
+) -> &'static str {
     let watch = query
         .iter()
         .any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
@@ -449,7 +483,9 @@ async fn dispatch(AxState(inner): AxState<Arc<Inner>>, req: Request) -> Response
     };
     let resp = match resp {
         Some(r) => r,
-        None if !authorized(&inner, &headers) => ApiError::new(401, "Unauthorized", "Unauthorized").into_response(),
+        None if !authorized(&inner, &headers) => {
+            ApiError::new(401, "Unauthorized", "Unauthorized").into_response()
+        }
         None => {
             let body = match axum::body::to_bytes(req.into_body(), 64 << 20).await {
                 Ok(b) => b,
@@ -465,6 +501,18 @@ async fn dispatch(AxState(inner): AxState<Arc<Inner>>, req: Request) -> Response
                     let mut r = "ok".into_response();
                     r.headers_mut()
                         .insert("content-type", HeaderValue::from_static("text/plain"));
+                    r
+                }
+                Route::OpenApiV2 => {
+                    // An empty OpenAPI v2 document (protobuf, the only encoding kubectl reads):
+                    // kubectl's client-side validation then knows no schema and accepts.
+                    let mut r = axum::body::Body::empty().into_response();
+                    r.headers_mut().insert(
+                        "content-type",
+                        HeaderValue::from_static(
+                            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                        ),
+                    );
                     r
                 }
                 Route::Api => json_response(200, &discovery::api_versions(&host)),
@@ -533,7 +581,14 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
 
-    fn res(group: &str, version: &str, ns: Option<&str>, plural: &str, name: Option<&str>, sub: Option<&str>) -> Route {
+    fn res(
+        group: &str,
+        version: &str,
+        ns: Option<&str>,
+        plural: &str,
+        name: Option<&str>,
+        sub: Option<&str>,
+    ) -> Route {
         Route::Resource(ResPath {
             group: group.into(),
             version: version.into(),
@@ -549,9 +604,18 @@ mod tests {
         assert_eq!(route("/version"), Route::Version);
         assert_eq!(route("/api"), Route::Api);
         assert_eq!(route("/apis/apps"), Route::Group("apps".into()));
-        assert_eq!(route("/api/v1"), Route::GroupVersion("".into(), "v1".into()));
-        assert_eq!(route("/api/v1/namespaces"), res("", "v1", None, "namespaces", None, None));
-        assert_eq!(route("/api/v1/namespaces/x"), res("", "v1", None, "namespaces", Some("x"), None));
+        assert_eq!(
+            route("/api/v1"),
+            Route::GroupVersion("".into(), "v1".into())
+        );
+        assert_eq!(
+            route("/api/v1/namespaces"),
+            res("", "v1", None, "namespaces", None, None)
+        );
+        assert_eq!(
+            route("/api/v1/namespaces/x"),
+            res("", "v1", None, "namespaces", Some("x"), None)
+        );
         assert_eq!(
             route("/api/v1/namespaces/x/status"),
             res("", "v1", None, "namespaces", Some("x"), Some("status"))
@@ -562,9 +626,19 @@ mod tests {
         );
         assert_eq!(
             route("/apis/cluster.x-k8s.io/v1beta2/namespaces/d/clusters/c/status"),
-            res("cluster.x-k8s.io", "v1beta2", Some("d"), "clusters", Some("c"), Some("status"))
+            res(
+                "cluster.x-k8s.io",
+                "v1beta2",
+                Some("d"),
+                "clusters",
+                Some("c"),
+                Some("status")
+            )
         );
-        assert_eq!(route("/apis/cluster.x-k8s.io/v1beta2/clusters"), res("cluster.x-k8s.io", "v1beta2", None, "clusters", None, None));
+        assert_eq!(
+            route("/apis/cluster.x-k8s.io/v1beta2/clusters"),
+            res("cluster.x-k8s.io", "v1beta2", None, "clusters", None, None)
+        );
         assert_eq!(route("/apis/g/v/namespaces/d/x/n/s/extra"), Route::Unknown);
         assert_eq!(route("/metrics"), Route::Unknown);
     }

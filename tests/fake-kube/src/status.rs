@@ -43,8 +43,12 @@ impl ApiError {
 
     /// 404 for a path the server does not serve.
     pub fn no_route() -> ApiError {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     /// `<resource>.<group> "<name>" already exists` (409 AlreadyExists).
@@ -206,10 +210,7 @@ mod tests {
         assert_eq!(b["status"], "Failure");
         assert_eq!(b["reason"], "NotFound");
         assert_eq!(b["code"], 404);
-        assert_eq!(
-            b["message"],
-            "clusters.cluster.x-k8s.io \"demo\" not found"
-        );
+        assert_eq!(b["message"], "clusters.cluster.x-k8s.io \"demo\" not found");
         assert_eq!(b["details"]["kind"], "clusters");
         assert_eq!(b["details"]["group"], "cluster.x-k8s.io");
         let core = ApiError::not_found("", "secrets", "s").body();
@@ -225,7 +226,11 @@ mod tests {
             "web",
             &[
                 ("kubectl".into(), "apps/v1".into(), ".spec.replicas".into()),
-                ("helm".into(), "apps/v1".into(), ".metadata.labels.app".into()),
+                (
+                    "helm".into(),
+                    "apps/v1".into(),
+                    ".metadata.labels.app".into(),
+                ),
             ],
         );
         assert_eq!(e.code, 409);
@@ -234,6 +239,9 @@ mod tests {
             "Apply failed with 2 conflicts: conflict with \"kubectl\" using apps/v1: .spec.replicas\n\
              conflict with \"helm\" using apps/v1: .metadata.labels.app"
         );
-        assert_eq!(e.body()["details"]["causes"][1]["field"], ".metadata.labels.app");
+        assert_eq!(
+            e.body()["details"]["causes"][1]["field"],
+            ".metadata.labels.app"
+        );
     }
 }

@@ -129,7 +129,9 @@ impl State {
     }
 
     pub fn get(&self, key: &str, ns: &str, name: &str) -> Option<&Value> {
-        self.objects.get(key)?.get(&(ns.to_string(), name.to_string()))
+        self.objects
+            .get(key)?
+            .get(&(ns.to_string(), name.to_string()))
     }
 
     /// Objects of `key` (in `ns` when given), ordered by namespace then name.
@@ -148,7 +150,9 @@ impl State {
     }
 
     fn key_of(&self, o: &Value) -> Option<String> {
-        let t = self.registry.by_kind(o["apiVersion"].as_str()?, o["kind"].as_str()?)?;
+        let t = self
+            .registry
+            .by_kind(o["apiVersion"].as_str()?, o["kind"].as_str()?)?;
         Some(t.key())
     }
 
@@ -184,7 +188,12 @@ impl State {
         };
         match &old {
             Some(o) => {
-                for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+                for k in [
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ] {
                     match o["metadata"].get(k) {
                         Some(v) => {
                             md.insert(k.into(), v.clone());
@@ -197,7 +206,10 @@ impl State {
                 let g = o["metadata"]["generation"].as_i64().unwrap_or(1);
                 let bump = spec_part(o) != spec_part(new);
                 md.insert("generation".into(), json!(if bump { g + 1 } else { g }));
-                md.insert("resourceVersion".into(), o["metadata"]["resourceVersion"].clone());
+                md.insert(
+                    "resourceVersion".into(),
+                    o["metadata"]["resourceVersion"].clone(),
+                );
             }
             None => {
                 md.insert("uid".into(), json!(util::uid()));
@@ -391,7 +403,12 @@ impl State {
                 }
                 self.commit(&d);
             } else {
-                self.delete(&t, namespace_of(&dep), name_of(&dep), &DeleteOpts::default());
+                self.delete(
+                    &t,
+                    namespace_of(&dep),
+                    name_of(&dep),
+                    &DeleteOpts::default(),
+                );
             }
         }
     }
@@ -448,11 +465,17 @@ mod tests {
         assert_eq!(a["metadata"]["generation"], 1);
         assert_eq!(a["metadata"]["resourceVersion"], (start + 1).to_string());
         let same = s.commit(&a);
-        assert_eq!(same["metadata"]["resourceVersion"], a["metadata"]["resourceVersion"]);
+        assert_eq!(
+            same["metadata"]["resourceVersion"],
+            a["metadata"]["resourceVersion"]
+        );
         let mut b = a.clone();
         b["metadata"]["labels"] = json!({"x": "y"});
         let b = s.commit(&b);
-        assert_eq!(b["metadata"]["generation"], 1, "metadata changes keep generation");
+        assert_eq!(
+            b["metadata"]["generation"], 1,
+            "metadata changes keep generation"
+        );
         let mut c = b.clone();
         c["data"] = json!({"k": "dg=="});
         let c = s.commit(&c);
@@ -468,7 +491,9 @@ mod tests {
         let mut a = secret("a");
         a["metadata"]["finalizers"] = json!(["x/y"]);
         s.commit(&a);
-        let marked = s.delete(&t, "default", "a", &DeleteOpts::default()).unwrap();
+        let marked = s
+            .delete(&t, "default", "a", &DeleteOpts::default())
+            .unwrap();
         assert!(marked["metadata"]["deletionTimestamp"].is_string());
         assert!(s.get("secrets", "default", "a").is_some());
         let mut cleared = marked.clone();
@@ -512,7 +537,10 @@ mod tests {
         a["metadata"]["finalizers"] = json!(["f"]);
         let a = s.commit(&a);
         s.delete(&t, "", "x", &DeleteOpts::default());
-        assert_eq!(s.get("namespaces", "", "x").unwrap()["status"]["phase"], "Terminating");
+        assert_eq!(
+            s.get("namespaces", "", "x").unwrap()["status"]["phase"],
+            "Terminating"
+        );
         let mut a2 = s.get("secrets", "x", "a").unwrap().clone();
         assert!(a2["metadata"]["deletionTimestamp"].is_string());
         a2["metadata"]["finalizers"] = json!([]);
@@ -534,7 +562,11 @@ mod tests {
         s.commit(&json!({"apiVersion": "example.io/v1", "kind": "Widget",
             "metadata": {"name": "w", "namespace": "default"}}));
         assert!(s.get("widgets.example.io", "default", "w").is_some());
-        let t = s.registry.by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition").unwrap().clone();
+        let t = s
+            .registry
+            .by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            .unwrap()
+            .clone();
         s.delete(&t, "", "widgets.example.io", &DeleteOpts::default());
         assert!(s.registry.by_kind("example.io/v1", "Widget").is_none());
         assert!(s.get("widgets.example.io", "default", "w").is_none());

@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 /// Whether the client asked for a Table.
 pub fn wanted(accept: Option<&str>) -> Option<()> {
     accept
-        .filter(|a| a.split(',').next().is_some_and(|first| first.contains("as=Table")))
+        .filter(|a| {
+            a.split(',')
+                .next()
+                .is_some_and(|first| first.contains("as=Table"))
+        })
         .map(|_| ())
 }
 
@@ -47,7 +51,8 @@ fn parse(path: &str) -> Option<Vec<Step>> {
                         k.trim().to_string(),
                         v.trim().trim_matches('"').trim_matches('\'').to_string(),
                     ));
-                } else if let Some(q) = inner.strip_prefix('\'').and_then(|q| q.strip_suffix('\'')) {
+                } else if let Some(q) = inner.strip_prefix('\'').and_then(|q| q.strip_suffix('\''))
+                {
                     steps.push(Step::Key(q.replace("\\.", ".")));
                 } else {
                     steps.push(Step::Index(inner.parse().ok()?));
@@ -106,12 +111,16 @@ pub fn table(
         .find(|(v, _)| v == version)
         .map(|(_, c)| c.clone())
         .unwrap_or_default();
-    let has_age = cols.iter().any(|(_, p, _)| p == ".metadata.creationTimestamp");
+    let has_age = cols
+        .iter()
+        .any(|(_, p, _)| p == ".metadata.creationTimestamp");
     let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name",
         "description": "Name must be unique within a namespace.", "priority": 0})];
     for (name, _, ty) in &cols {
         let ty = if ty == "date" { "string" } else { ty.as_str() };
-        defs.push(json!({"name": name, "type": ty, "format": "", "description": "", "priority": 0}));
+        defs.push(
+            json!({"name": name, "type": ty, "format": "", "description": "", "priority": 0}),
+        );
     }
     if !has_age {
         defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0}));
@@ -128,7 +137,9 @@ pub fn table(
                 });
             }
             if !has_age {
-                cells.push(json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""))));
+                cells.push(json!(age(o["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or(""))));
             }
             json!({"cells": cells, "object": {"kind": "PartialObjectMetadata",
                 "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
@@ -163,7 +174,12 @@ mod tests {
 
     #[test]
     fn accept_header_detection() {
-        assert!(wanted(Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json")).is_some());
+        assert!(
+            wanted(Some(
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+            ))
+            .is_some()
+        );
         assert!(wanted(Some("application/json")).is_none());
         assert!(wanted(None).is_none());
     }

@@ -5,9 +5,7 @@ use serde_json::Value;
 
 /// `2026-01-02T03:04:05Z` (RFC 3339, seconds, UTC), as Kubernetes writes timestamps.
 pub fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 pub fn uid() -> String {

@@ -81,14 +81,17 @@ pub(crate) fn serve(inner: Arc<Inner>, t: ResourceType, c: &Ctx) -> Result<Respo
                 ));
             }
         } else {
-            let n: u64 = rv.parse().map_err(|_| {
-                ApiError::bad_request(format!("invalid resource version \"{rv}\""))
-            })?;
+            let n: u64 = rv
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version \"{rv}\"")))?;
             if n < st.oldest_watchable() {
                 let gone = ApiError::new(
                     410,
                     "Expired",
-                    format!("too old resource version: {n} ({})", st.oldest_watchable() + 1),
+                    format!(
+                        "too old resource version: {n} ({})",
+                        st.oldest_watchable() + 1
+                    ),
                 );
                 lines.push(line("ERROR", gone.body()));
             } else {
@@ -103,7 +106,8 @@ pub(crate) fn serve(inner: Arc<Inner>, t: ResourceType, c: &Ctx) -> Result<Respo
     };
 
     let live = futures_util::stream::unfold(rx, move |mut rx| {
-        let (key, t, version, in_scope) = (key.clone(), t.clone(), version.clone(), in_scope.clone());
+        let (key, t, version, in_scope) =
+            (key.clone(), t.clone(), version.clone(), in_scope.clone());
         async move {
             loop {
                 match rx.recv().await {
