@@ -222,6 +222,9 @@ impl State {
         if key == CRD_KEY {
             crd_status(&mut obj);
         }
+        if key == "secrets" {
+            fold_string_data(&mut obj);
+        }
         if old.as_ref() == Some(&obj) {
             return obj;
         }
@@ -411,6 +414,22 @@ impl State {
                 );
             }
         }
+    }
+}
+
+/// A Secret's `stringData` is merged into `data` (base64) and dropped, as the API server does.
+fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(sd) = secret.as_object_mut().and_then(|m| m.shift_remove("stringData")) else {
+        return;
+    };
+    let Some(entries) = sd.as_object() else { return };
+    if !secret["data"].is_object() {
+        secret["data"] = json!({});
+    }
+    for (k, v) in entries {
+        let text = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+        secret["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 
