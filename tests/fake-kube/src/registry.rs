@@ -10,6 +10,9 @@
 
 use serde_json::Value;
 
+/// A CRD printer column: (name, jsonPath, type).
+pub type PrinterColumn = (String, String, String);
+
 /// One served resource (all versions of a group/resource).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceType {
@@ -25,8 +28,8 @@ pub struct ResourceType {
     pub status_subresource: bool,
     /// `(specReplicasPath, statusReplicasPath, labelSelectorPath)` when it has `/scale`.
     pub scale: Option<(String, String, Option<String>)>,
-    /// `additionalPrinterColumns` per version (name, jsonPath, type).
-    pub printer_columns: Vec<(String, Vec<(String, String, String)>)>,
+    /// `additionalPrinterColumns` per version.
+    pub printer_columns: Vec<(String, Vec<PrinterColumn>)>,
     /// True for kinds registered by a CRD.
     pub custom: bool,
 }
@@ -141,7 +144,7 @@ impl Registry {
             }
         }
         for (_, vs) in &mut out {
-            vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         out
     }
@@ -592,7 +595,7 @@ mod tests {
     #[test]
     fn version_priority_orders_like_kubernetes() {
         let mut v = vec!["v1alpha6", "v1beta1", "v1", "v1beta2", "v2alpha1"];
-        v.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        v.sort_by_key(|x| std::cmp::Reverse(version_priority(x)));
         assert_eq!(v, ["v1", "v1beta2", "v1beta1", "v2alpha1", "v1alpha6"]);
     }
 

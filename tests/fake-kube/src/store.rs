@@ -420,15 +420,23 @@ impl State {
 /// A Secret's `stringData` is merged into `data` (base64) and dropped, as the API server does.
 fn fold_string_data(secret: &mut Value) {
     use base64::Engine;
-    let Some(sd) = secret.as_object_mut().and_then(|m| m.shift_remove("stringData")) else {
+    let Some(sd) = secret
+        .as_object_mut()
+        .and_then(|m| m.shift_remove("stringData"))
+    else {
         return;
     };
-    let Some(entries) = sd.as_object() else { return };
+    let Some(entries) = sd.as_object() else {
+        return;
+    };
     if !secret["data"].is_object() {
         secret["data"] = json!({});
     }
     for (k, v) in entries {
-        let text = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+        let text = v
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| v.to_string());
         secret["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }

@@ -105,7 +105,7 @@ pub fn table(
     _wanted: (),
     meta: Option<Value>,
 ) -> Value {
-    let cols: Vec<(String, String, String)> = t
+    let cols: Vec<crate::registry::PrinterColumn> = t
         .printer_columns
         .iter()
         .find(|(v, _)| v == version)

@@ -576,3 +576,138 @@ async fn cloud_hooks_see_capo_names_and_run_in_order() {
         "{calls:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4_worker_rollout_replaces_machines_one_at_a_time() {
+    let fake = fake(Profile::R4);
+    let _running = fake.serve(0).await.unwrap();
+    let c = client(&fake.kubeconfig().unwrap()).await;
+    let mut docs = rendered("example", "r4");
+    apply_all(&c, &docs, "scs-capi").await;
+    let mds = dynamic(&c, "cluster.x-k8s.io/v1beta1", "MachineDeployment").await;
+    eventually(30, "workers ready", async || {
+        (get(&mds, "capi-example-md-0-no1").await["status"]["readyReplicas"] == 3).then_some(())
+    })
+    .await;
+    let old: Vec<String> = dynamic(&c, "cluster.x-k8s.io/v1beta1", "Machine")
+        .await
+        .list(
+            &ListParams::default().labels("cluster.x-k8s.io/deployment-name=capi-example-md-0-no1"),
+        )
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|m| m.metadata.name.clone().unwrap())
+        .collect();
+    let md = docs
+        .iter_mut()
+        .find(|d| d["kind"] == "MachineDeployment")
+        .unwrap();
+    md["spec"]["template"]["spec"]["version"] = json!("v1.35.2");
+    let md = md.clone();
+    apply_all(&c, &[md], "scs-capi").await;
+    let mut partial = false;
+    let done = eventually(30, "workers rolled", async || {
+        let v = get(&mds, "capi-example-md-0-no1").await;
+        let updated = v["status"]["updatedReplicas"].as_i64().unwrap_or(0);
+        partial |= updated > 0 && updated < 3;
+        (updated == 3 && v["status"]["readyReplicas"] == 3 && v["status"]["replicas"] == 3)
+            .then_some(v)
+    })
+    .await;
+    assert!(partial, "rollout was observable");
+    assert_eq!(done["status"]["phase"], "Running");
+    let machines = dynamic(&c, "cluster.x-k8s.io/v1beta1", "Machine")
+        .await
+        .list(
+            &ListParams::default().labels("cluster.x-k8s.io/deployment-name=capi-example-md-0-no1"),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(machines.len(), 3);
+    for m in &machines {
+        assert!(
+            !old.contains(m.metadata.name.as_ref().unwrap()),
+            "old machine survived"
+        );
+        assert_eq!(m.data["spec"]["version"], "v1.35.2");
+    }
+    let workers: Vec<String> = workload_nodes(&fake)
+        .await
+        .iter()
+        .filter(|n| {
+            !n.metadata
+                .labels
+                .as_ref()
+                .unwrap()
+                .contains_key("node-role.kubernetes.io/control-plane")
+        })
+        .map(|n| {
+            n.status
+                .as_ref()
+                .unwrap()
+                .node_info
+                .as_ref()
+                .unwrap()
+                .kubelet_version
+                .clone()
+        })
+        .collect();
+    assert_eq!(workers, ["v1.35.2"; 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_wait_for_a_cni_when_asked() {
+    let fake = Fake::builder()
+        .profile(Profile::Default)
+        .tick(Duration::from_millis(2))
+        .nodes_need_cni(true)
+        .build()
+        .unwrap();
+    let _running = fake.serve(0).await.unwrap();
+    let c = client(&fake.kubeconfig().unwrap()).await;
+    apply_all(&c, &rendered("example", "default"), "scs-capi").await;
+    let clusters = dynamic(&c, CAPI, "Cluster").await;
+    eventually(30, "control plane initialized", async || {
+        (get(&clusters, "example").await["status"]["initialization"]["controlPlaneInitialized"]
+            == true)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cluster = get(&clusters, "example").await;
+    assert!(!is_true(&cluster, "Available"));
+    let nodes = workload_nodes(&fake).await;
+    assert!(!nodes.is_empty());
+    let ready = |n: &Node| {
+        n.status
+            .as_ref()
+            .unwrap()
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert!(nodes.iter().all(|n| ready(n) == "False"));
+    // Installing a CNI (any DaemonSet named like one) makes the nodes Ready.
+    let wl = client(&fake.workload_kubeconfig("default", "example").unwrap()).await;
+    let ds = Api::<DynamicObject>::namespaced_with(
+        wl.clone(),
+        "kube-system",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::DaemonSet>(&()),
+    );
+    ds.patch("cilium", &kube::api::PatchParams::apply("scs-capi"), &kube::api::Patch::Apply(json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "cilium", "namespace": "kube-system"},
+        "spec": {"selector": {"matchLabels": {"k8s-app": "cilium"}}, "template": {"metadata": {"labels": {"k8s-app": "cilium"}},
+            "spec": {"containers": [{"name": "cilium-agent", "image": "quay.io/cilium/cilium:v1.17.0"}]}}}}))).await.unwrap();
+    eventually(30, "available after the CNI", async || {
+        is_true(&get(&clusters, "example").await, "Available").then_some(())
+    })
+    .await;
+}

@@ -411,10 +411,30 @@ fn sync_node(shared: &Shared, w: &ApiServer, m: &Value, osm: &Value) -> Option<V
                 "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
             )
         };
-        let mut conds: Vec<Value> = ["MemoryPressure", "DiskPressure", "PIDPressure"].iter().map(|t| {
-            json!({"type": t, "status": "False", "reason": format!("KubeletHasNo{}", t.replace("Pressure", "Pressure")),
-                "message": "kubelet is healthy", "lastHeartbeatTime": since, "lastTransitionTime": since})
-        }).collect();
+        let pressure = [
+            (
+                "MemoryPressure",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
+            (
+                "DiskPressure",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+            ),
+            (
+                "PIDPressure",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
+        ];
+        let mut conds: Vec<Value> = pressure
+            .iter()
+            .map(|(t, reason, message)| {
+                json!({"type": t, "status": "False", "reason": reason, "message": message,
+                    "lastHeartbeatTime": since, "lastTransitionTime": since})
+            })
+            .collect();
         conds.push(
             json!({"type": "Ready", "status": status, "reason": reason, "message": msg,
             "lastHeartbeatTime": since, "lastTransitionTime": since}),

@@ -583,7 +583,7 @@ pub fn reconcile_md(shared: &Arc<Shared>, md: &Value) -> bool {
         let old_ready = old
             .iter()
             .find(|m| machines::is_ready(m))
-            .filter(|_| ready_total - 1 >= desired - max_unavailable);
+            .filter(|_| ready_total > desired - max_unavailable);
         let victim = if n_active > desired || surge == 0 {
             old_unready
                 .or(old_ready)
