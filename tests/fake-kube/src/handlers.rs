@@ -537,6 +537,20 @@ fn patch_req(inner: &Inner, t: &ResourceType, c: &Ctx) -> Result<Response, ApiEr
     }
     let mut patched = old.clone();
     apply_patch(&mut patched, &mut p, json_patch, strategic)?;
+    if !patched.is_object() || !patched["metadata"].is_object() {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "{} \"{}\" is invalid: metadata: Invalid value: the patch must leave an object with a metadata object",
+                t.kind,
+                c.name()
+            ),
+        ));
+    }
+    // apiVersion and kind are not the patch's to change.
+    patched["apiVersion"] = old["apiVersion"].clone();
+    patched["kind"] = old["kind"].clone();
     check_rv(t, c, &old, &patched)?;
     let new = next_state(t, c, &old, patched);
     let stored = finish_update(&mut st, t, c, &old, new);

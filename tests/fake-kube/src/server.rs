@@ -193,6 +193,9 @@ impl ApiServer {
                 .by_kind(av, kind)
                 .cloned()
                 .ok_or_else(|| format!("no resource for apiVersion `{av}` kind `{kind}`"))?;
+            if !obj["metadata"].is_object() || name_of_value(&obj).is_empty() {
+                return Err(format!("{kind} needs a metadata object with a name"));
+            }
             let mut o = obj;
             if t.namespaced
                 && o["metadata"]["namespace"]
@@ -296,6 +299,10 @@ fn crd_documents(f: &Path) -> Result<Arc<Vec<Value>>, String> {
     );
     lock(cache).insert(f.to_path_buf(), docs.clone());
     Ok(docs)
+}
+
+fn name_of_value(o: &Value) -> &str {
+    o["metadata"]["name"].as_str().unwrap_or("")
 }
 
 pub(crate) fn background_runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {

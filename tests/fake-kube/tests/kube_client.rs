@@ -446,3 +446,156 @@ async fn crds_discovery_status_subresource_and_await_condition() {
     let widgets: Api<DynamicObject> = Api::namespaced_with(c.clone(), "default", &unknown);
     assert_eq!(api_error(widgets.get("x").await.unwrap_err()).code, 404);
 }
+
+/// One raw HTTP/1.1 request; returns (status, body).
+async fn raw(url: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_errors_and_the_controller_survives_odd_objects() {
+    let fake = Fake::builder()
+        .profile(Profile::Default)
+        .tick(Duration::from_millis(2))
+        .build()
+        .unwrap();
+    let r = fake.serve(0).await.unwrap();
+    let u = r.url.clone();
+    let cm = "/api/v1/namespaces/default/configmaps";
+    assert_eq!(
+        raw(&u, "POST", cm, "application/json", "{not json").await.0,
+        400
+    );
+    assert_eq!(
+        raw(&u, "POST", cm, "application/json", "[1,2]").await.0,
+        400
+    );
+    let (code, body) = raw(
+        &u,
+        "POST",
+        cm,
+        "application/json",
+        r#"{"kind":"Secret","metadata":{"name":"x"}}"#,
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        raw(
+            &u,
+            "POST",
+            cm,
+            "application/json",
+            r#"{"metadata":{"name":"x"}}"#
+        )
+        .await
+        .0,
+        201
+    );
+    let x = format!("{cm}/x");
+    assert_eq!(
+        raw(
+            &u,
+            "PATCH",
+            &x,
+            "application/merge-patch+json",
+            r#"{"metadata":"gone"}"#
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        raw(
+            &u,
+            "PATCH",
+            &x,
+            "application/json-patch+json",
+            r#"[{"op":"remove","path":"/nope"}]"#
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(raw(&u, "PATCH", &x, "text/plain", "x").await.0, 415);
+    let (code, body) = raw(
+        &u,
+        "PATCH",
+        &x,
+        "application/apply-patch+yaml",
+        "kind: ConfigMap\napiVersion: v1\nmetadata: {name: x}\n",
+    )
+    .await;
+    assert_eq!(code, 422, "apply without fieldManager: {body}");
+    assert!(body.contains("fieldManager: Required value"), "{body}");
+    assert_eq!(
+        raw(
+            &u,
+            "GET",
+            "/api/v1/namespaces/default/configmaps?labelSelector=a%20in%20b",
+            "",
+            ""
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        raw(&u, "GET", "/apis/nope.io/v1/things", "", "").await.0,
+        404
+    );
+    assert_eq!(
+        raw(
+            &u,
+            "DELETE",
+            "/api/v1/namespaces/default/configmaps/x?propagationPolicy=Sideways",
+            "",
+            ""
+        )
+        .await
+        .0,
+        400
+    );
+    // A Cluster whose spec is not an object (no schema validation here) must not stop the
+    // controller: a well-formed cluster next to it still comes up.
+    let odd = r#"{"apiVersion":"cluster.x-k8s.io/v1beta2","kind":"Cluster","metadata":{"name":"odd"},"spec":"weird"}"#;
+    assert_eq!(
+        raw(
+            &u,
+            "POST",
+            "/apis/cluster.x-k8s.io/v1beta2/namespaces/default/clusters",
+            "application/json",
+            odd
+        )
+        .await
+        .0,
+        201
+    );
+    let c = client(&fake.kubeconfig().unwrap()).await;
+    apply_all(&c, &rendered("example", "default"), "scs-capi").await;
+    let clusters = dynamic(&c, "cluster.x-k8s.io/v1beta2", "Cluster").await;
+    eventually(30, "well-formed cluster available", async || {
+        let v = serde_json::to_value(clusters.get("example").await.unwrap()).unwrap();
+        is_true(&v, "Available").then_some(())
+    })
+    .await;
+}

@@ -184,9 +184,19 @@ pub(crate) fn modify_in(
     let Some(old) = st.get(key, ns, name).cloned() else {
         return false;
     };
+    // Objects are not schema-checked, so a client may have stored `spec: "x"`; writing
+    // into such a shape would panic. Leave those objects alone instead.
+    let shaped = |v: &Value| v.is_object() || v.is_null();
+    if !old.is_object()
+        || !old["metadata"].is_object()
+        || !shaped(&old["spec"])
+        || !shaped(&old["status"])
+    {
+        return false;
+    }
     let mut new = old.clone();
-    f(&mut new);
-    if new == old {
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut new)));
+    if applied.is_err() || new == old {
         return false;
     }
     let mut entries = managed::read(&old);
