@@ -303,6 +303,8 @@ async fn watcher_sees_adds_updates_and_deletes() {
     let pre: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "pre"}})).unwrap();
     cms.create(&PostParams::default(), &pre).await.unwrap();
     let stream = watcher(cms.clone(), watcher::Config::default());
+    let (listed_tx, listed) = tokio::sync::oneshot::channel();
+    let mut listed_tx = Some(listed_tx);
     let events = tokio::spawn(async move {
         let mut seen = Vec::new();
         let mut s = std::pin::pin!(stream);
@@ -322,6 +324,11 @@ async fn watcher_sees_adds_updates_and_deletes() {
                 watcher::Event::Delete(o) => format!("delete:{}", o.metadata.name.unwrap()),
             };
             let done = text == "delete:w";
+            if text == "initdone"
+                && let Some(tx) = listed_tx.take()
+            {
+                let _ = tx.send(());
+            }
             seen.push(text);
             if done {
                 break;
@@ -329,7 +336,11 @@ async fn watcher_sees_adds_updates_and_deletes() {
         }
         seen
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Change things only once the watcher has listed (and then watches).
+    tokio::time::timeout(Duration::from_secs(10), listed)
+        .await
+        .unwrap()
+        .unwrap();
     let w: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "w"}, "data": {"k": "1"}})).unwrap();
     cms.create(&PostParams::default(), &w).await.unwrap();
@@ -598,4 +609,33 @@ async fn malformed_requests_get_errors_and_the_controller_survives_odd_objects()
         is_true(&v, "Available").then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_list_watch_ends_its_initial_events_with_a_bookmark() {
+    let (fake, _r, c) = plain().await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    for n in ["one", "two"] {
+        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": n}})).unwrap();
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let stream = watcher(cms.clone(), watcher::Config::default().streaming_lists());
+    let mut s = std::pin::pin!(stream);
+    let mut seen = Vec::new();
+    while let Ok(Ok(Some(ev))) = tokio::time::timeout(Duration::from_secs(10), s.try_next()).await {
+        match ev {
+            watcher::Event::InitApply(o) => seen.push(o.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["one", "two"]);
+    let q = fake
+        .request_log()
+        .into_iter()
+        .find(|r| r.verb == "watch")
+        .unwrap()
+        .query
+        .unwrap();
+    assert!(q.contains("sendInitialEvents=true"), "{q}");
 }

@@ -207,23 +207,21 @@ async fn default_profile_create_upgrade_delete() {
     kcp_doc["spec"]["machineTemplate"]["spec"]["infrastructureRef"]["name"] =
         json!("capi-example-control-plane-new");
     let kcp_doc = kcp_doc.clone();
-    apply_all(&c, &[tpl, kcp_doc], "scs-capi").await;
+    // Every state the KCP passes through (a watch misses none): some machines replaced,
+    // not all, must be among them.
     let kcps = dynamic(&c, KCP_AV, "KubeadmControlPlane").await;
-    let mut seen_partial = false;
-    eventually(30, "control plane rolled to v1.35.2", async || {
-        let k = get(&kcps, "example-control-plane").await;
+    let mut partial = false;
+    let watch = observe(kcps.clone(), "example-control-plane", 30, move |k| {
         let utd = k["status"]["upToDateReplicas"].as_i64().unwrap_or(0);
-        if utd > 0 && utd < 3 {
-            seen_partial = true;
-        }
-        (utd == 3
+        partial |= utd > 0 && utd < 3;
+        partial
+            && utd == 3
             && k["status"]["readyReplicas"] == 3
             && k["status"]["replicas"] == 3
-            && k["status"]["version"] == "v1.35.2")
-            .then_some(())
-    })
-    .await;
-    assert!(seen_partial, "machines were replaced one at a time");
+            && k["status"]["version"] == "v1.35.2"
+    });
+    apply_all(&c, &[tpl, kcp_doc], "scs-capi").await;
+    watch.await.expect("machines were replaced one at a time");
     let nodes = workload_nodes(&fake).await;
     let cp_versions: Vec<String> = nodes
         .iter()
@@ -320,6 +318,11 @@ async fn r4_profile_reaches_ready_with_v1beta1_status() {
         is_true(&v, "Ready").then_some(v)
     })
     .await;
+    // Ready needs one control plane machine; wait for all six before counting.
+    eventually(30, "six nodes", async || {
+        (workload_nodes(&fake).await.len() == 6).then_some(())
+    })
+    .await;
     assert_eq!(cluster["status"]["infrastructureReady"], true);
     assert_eq!(cluster["status"]["controlPlaneReady"], true);
     assert_eq!(cluster["status"]["conditions"][0]["type"], "Ready");
@@ -380,7 +383,10 @@ async fn r4_profile_reaches_ready_with_v1beta1_status() {
     .await;
     assert_eq!(kcp["status"]["initialized"], true);
     assert_eq!(kcp["status"]["ready"], true);
-    assert_eq!(workload_nodes(&fake).await.len(), 6);
+    eventually(30, "six nodes", async || {
+        (workload_nodes(&fake).await.len() == 6).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -606,17 +612,15 @@ async fn r4_worker_rollout_replaces_machines_one_at_a_time() {
         .unwrap();
     md["spec"]["template"]["spec"]["version"] = json!("v1.35.2");
     let md = md.clone();
-    apply_all(&c, &[md], "scs-capi").await;
     let mut partial = false;
-    let done = eventually(30, "workers rolled", async || {
-        let v = get(&mds, "capi-example-md-0-no1").await;
+    let watch = observe(mds.clone(), "capi-example-md-0-no1", 30, move |v| {
         let updated = v["status"]["updatedReplicas"].as_i64().unwrap_or(0);
         partial |= updated > 0 && updated < 3;
-        (updated == 3 && v["status"]["readyReplicas"] == 3 && v["status"]["replicas"] == 3)
-            .then_some(v)
-    })
-    .await;
-    assert!(partial, "rollout was observable");
+        partial && updated == 3 && v["status"]["readyReplicas"] == 3 && v["status"]["replicas"] == 3
+    });
+    apply_all(&c, &[md], "scs-capi").await;
+    watch.await.expect("rollout observed one machine at a time");
+    let done = get(&mds, "capi-example-md-0-no1").await;
     assert_eq!(done["status"]["phase"], "Running");
     let machines = dynamic(&c, "cluster.x-k8s.io/v1beta1", "Machine")
         .await
@@ -679,8 +683,12 @@ async fn nodes_wait_for_a_cni_when_asked() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cluster = get(&clusters, "example").await;
     assert!(!is_true(&cluster, "Available"));
-    let nodes = workload_nodes(&fake).await;
-    assert!(!nodes.is_empty());
+    // The control plane still scales to 3 (KCP does not wait for the CNI); workers join too.
+    let nodes = eventually(30, "all nodes registered", async || {
+        let n = workload_nodes(&fake).await;
+        (n.len() == 6).then_some(n)
+    })
+    .await;
     let ready = |n: &Node| {
         n.status
             .as_ref()

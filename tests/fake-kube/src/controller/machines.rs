@@ -50,6 +50,11 @@ fn bootstrap_ready(m: &Value) -> bool {
         || m["status"]["bootstrapReady"].as_bool() == Some(true)
 }
 
+/// Running (a Node registered), whether or not the Node is Ready.
+pub fn has_node(m: &Value) -> bool {
+    !deleting(m) && m["status"]["nodeRef"]["name"].is_string()
+}
+
 /// Running with a Ready node (the machine's `Ready` condition).
 pub fn is_ready(m: &Value) -> bool {
     !deleting(m)

@@ -3,7 +3,8 @@
 //!
 //! - KCP: one machine until the control plane is initialized (its first machine has its
 //!   server: the workload API server starts and `<cluster>-kubeconfig` is written), then one
-//!   machine at a time, each once all others are Ready. A machine is outdated when its
+//!   machine at a time, each once all others run a Node (Ready or not, as KCP checks the
+//!   control plane components, not the CNI). A machine is outdated when its
 //!   version or its infrastructure template (OpenStackMachine's `cloned-from-name`) differs
 //!   from the spec; rollout is surge-first (`maxSurge` 1, the default) or delete-first
 //!   (`maxSurge` 0).
@@ -197,7 +198,9 @@ pub async fn reconcile_kcp(shared: &Arc<Shared>, k: &Value) -> bool {
             } else {
                 Ok(false)
             }
-        } else if machines.iter().any(deleting) || !active.iter().all(|m| machines::is_ready(m)) {
+        } else if machines.iter().any(deleting) || !active.iter().all(|m| machines::has_node(m)) {
+            // KCP waits for healthy control plane components (static pods), not for Node
+            // readiness: a missing CNI does not stop it from scaling.
             Ok(false)
         } else if active.len() < desired {
             create(shared)

@@ -107,3 +107,31 @@ pub fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
 pub fn is_true(obj: &Value, ty: &str) -> bool {
     condition(obj, ty).is_some_and(|c| c["status"] == "True")
 }
+
+/// Watches object `name` and feeds every state to `f` until it returns true; fails after
+/// `secs` seconds. Every write is a watch event, so no intermediate state is missed.
+pub fn observe(
+    api: Api<DynamicObject>,
+    name: &str,
+    secs: u64,
+    mut f: impl FnMut(&Value) -> bool + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    use futures_util::TryStreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let what = name.to_string();
+    tokio::spawn(async move {
+        let stream = watcher(api, cfg).applied_objects();
+        let mut s = std::pin::pin!(stream);
+        let run = async {
+            while let Some(o) = s.try_next().await.expect("watch") {
+                if f(&serde_json::to_value(o).expect("json")) {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(secs), run)
+            .await
+            .unwrap_or_else(|_| panic!("timed out watching {what}"));
+    })
+}
