@@ -12,6 +12,7 @@
 //!   the reference. `Foreground` is treated as background (documented simplification);
 //! - namespaces: deleting one marks it `Terminating`, deletes its contents and removes it
 //!   once empty; the four standard namespaces exist from the start;
+//! - apps/v1 workloads get the server's spec defaults (update strategy, replicas, history);
 //! - CRDs: storing one registers its kinds (and sets `Established`/`NamesAccepted`),
 //!   removing one unregisters them and removes their objects.
 //!
@@ -225,6 +226,7 @@ impl State {
         if key == "secrets" {
             fold_string_data(&mut obj);
         }
+        default_workload_spec(&key, &mut obj);
         if old.as_ref() == Some(&obj) {
             return obj;
         }
@@ -414,6 +416,47 @@ impl State {
                 );
             }
         }
+    }
+}
+
+/// The defaults kube-apiserver gives apps/v1 workloads that clients (kubectl rollout status)
+/// rely on: update strategies, replicas, history limits.
+fn default_workload_spec(key: &str, obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut put = |k: &str, v: Value| {
+        spec.entry(k.to_string()).or_insert(v);
+    };
+    match key {
+        "deployments.apps" => {
+            put("replicas", json!(1));
+            put(
+                "strategy",
+                json!({"type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+            );
+            put("revisionHistoryLimit", json!(10));
+            put("progressDeadlineSeconds", json!(600));
+        }
+        "daemonsets.apps" => {
+            put(
+                "updateStrategy",
+                json!({"type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+            );
+            put("revisionHistoryLimit", json!(10));
+        }
+        "statefulsets.apps" => {
+            put("replicas", json!(1));
+            put(
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
+            put("podManagementPolicy", json!("OrderedReady"));
+            put("revisionHistoryLimit", json!(10));
+        }
+        _ => {}
     }
 }
 

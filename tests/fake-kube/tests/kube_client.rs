@@ -639,3 +639,47 @@ async fn streaming_list_watch_ends_its_initial_events_with_a_bookmark() {
         .unwrap();
     assert!(q.contains("sendInitialEvents=true"), "{q}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_report_rolled_out_for_addon_waits() {
+    let fake = Fake::builder()
+        .tick(Duration::from_millis(2))
+        .build()
+        .unwrap();
+    let _r = fake.serve(0).await.unwrap();
+    let c = client(&fake.kubeconfig().unwrap()).await;
+    let api: Api<Deployment> = Api::namespaced(c.clone(), "default");
+    api.patch(
+        "web",
+        &PatchParams::apply("scs-capi"),
+        &Patch::Apply(deploy(2, json!({}))),
+    )
+    .await
+    .unwrap();
+    let d = eventually(10, "deployment available", async || {
+        let d = api.get("web").await.unwrap();
+        let st = d.status.clone()?;
+        (st.available_replicas == Some(2) && st.observed_generation == Some(1)).then_some(st)
+    })
+    .await;
+    let avail = d
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_.as_deref() == Some("Available"))
+        .unwrap();
+    assert_eq!(avail.status.as_deref(), Some("True"));
+    // A new generation is observed again after the change.
+    api.patch(
+        "web",
+        &PatchParams::apply("scs-capi"),
+        &Patch::Apply(deploy(4, json!({}))),
+    )
+    .await
+    .unwrap();
+    eventually(10, "scaled deployment observed", async || {
+        let st = api.get("web").await.unwrap().status?;
+        (st.observed_generation == Some(2) && st.ready_replicas == Some(4)).then_some(())
+    })
+    .await;
+}

@@ -220,6 +220,54 @@ fn kubectl_drives_the_default_profile_lifecycle() {
         wl.ok(&["config", "current-context"], None).trim(),
         "example-admin@example"
     );
+    // Addon-style installs: rollouts complete (no pods are simulated, only their status).
+    let addon = r#"apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: cilium, namespace: kube-system}
+spec:
+  selector: {matchLabels: {k8s-app: cilium}}
+  template:
+    metadata: {labels: {k8s-app: cilium}}
+    spec: {containers: [{name: agent, image: "quay.io/cilium/cilium:v1.17.0"}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: occm, namespace: kube-system}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: occm}}
+  template:
+    metadata: {labels: {app: occm}}
+    spec: {containers: [{name: occm, image: "registry.k8s.io/provider-os/openstack-cloud-controller-manager:v1.34.0"}]}
+"#;
+    wl.ok(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=scs-capi",
+            "-f",
+            "-",
+        ],
+        Some(addon),
+    );
+    let ds = [
+        "-n",
+        "kube-system",
+        "rollout",
+        "status",
+        "daemonset/cilium",
+        "--timeout=30s",
+    ];
+    assert!(wl.ok(&ds, None).contains("successfully rolled out"));
+    let deploy = [
+        "-n",
+        "kube-system",
+        "rollout",
+        "status",
+        "deployment/occm",
+        "--timeout=30s",
+    ];
+    assert!(wl.ok(&deploy, None).contains("successfully rolled out"));
 
     // Delete waits for the finalizers (machines, then infrastructure, then the Cluster).
     k.ok(

@@ -3,7 +3,8 @@
 //! Machine one step towards its spec, driven only by the stored objects (so a client sees
 //! the same sequence of states it would see from the real controllers, just faster).
 //!
-//! Submodules: [`cluster`] (Cluster + OpenStackCluster, deletion order), [`owners`]
+//! Submodules: [`cluster`] (Cluster + OpenStackCluster, deletion order), [`apps`]
+//! (Deployments/StatefulSets/DaemonSets report rolled out), [`owners`]
 //! (KubeadmControlPlane and MachineDeployment: scaling, rolling replacement, status),
 //! [`machines`] (Machine + OpenStackMachine + KubeadmConfig + Node), [`workload`] (the
 //! workload API servers and their kubeconfig Secrets), [`conditions`], [`hooks`] (the cloud
@@ -12,6 +13,7 @@
 //! Both generations the tool renders are simulated; the Cluster's `apiVersion` decides:
 //! `cluster.x-k8s.io/v1beta2` (+ CAPO v1beta1) or `v1beta1` (+ CAPO v1alpha6).
 
+pub(crate) mod apps;
 pub(crate) mod cluster;
 pub mod conditions;
 pub mod hooks;
@@ -363,6 +365,14 @@ async fn reconcile(shared: &Arc<Shared>) -> bool {
     }
     progressed |= machines::reconcile_openstack_machines(shared).await;
     progressed |= cluster::reconcile_openstack_clusters(shared).await;
+    progressed |= apps::reconcile(&shared.mgmt);
+    let workloads: Vec<ApiServer> = lock(&shared.workloads)
+        .values()
+        .map(|w| w.api.clone())
+        .collect();
+    for w in workloads {
+        progressed |= apps::reconcile(&w);
+    }
     progressed
 }
 
