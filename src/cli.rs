@@ -44,6 +44,9 @@ pub enum Command {
     EtcdDefragScript(commands::etcd_defrag_script::Args),
     /// Check the cloud and create the per-cluster resources (node image, app credential, server groups, cilium security group); `--dry-run` only plans, `--render-out DIR` renders with the results.
     PrepareCloud(commands::prepare_cloud::Args),
+    /// The management cluster: pinned tools, Cluster API and the OpenStack provider.
+    #[command(subcommand)]
+    Mgmt(commands::mgmt::Command),
     /// Print the JSON Schema of settings files (or the configuration reference).
     Schema(commands::schema::Args),
     /// Print shell completions.

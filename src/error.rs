@@ -2,7 +2,7 @@
 //!
 //! A [`Diagnostic`] is a finding about the user's settings (file, line, column, key,
 //! message, hint); [`Error`] is everything that stops a command. Exit codes: 0 success,
-//! 1 invalid settings, 2 usage, I/O, cloud or cluster failure.
+//! 1 invalid settings, 2 usage, I/O, cloud, tool or cluster failure.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -149,6 +149,9 @@ pub enum Error {
     /// An addon manifest could not be fetched, verified or understood (exit 2).
     #[error(transparent)]
     Addon(#[from] crate::addons::AddonError),
+    /// Management cluster, tool installation or external program failure (exit 2).
+    #[error(transparent)]
+    Mgmt(#[from] crate::mgmt::MgmtError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -191,6 +194,7 @@ pub fn report(err: &Error, out: &mut dyn std::io::Write) {
         Error::Usage { hint, .. } => hint.as_deref(),
         Error::Cloud(e) => e.hint.as_deref(),
         Error::Addon(e) => e.hint.as_deref(),
+        Error::Mgmt(e) => e.hint.as_deref(),
         _ => None,
     };
     if let Some(hint) = hint {

@@ -3,6 +3,7 @@
 
 pub mod completions;
 pub mod etcd_defrag_script;
+pub mod mgmt;
 pub mod prepare_cloud;
 pub mod render;
 pub mod schema;
