@@ -44,6 +44,16 @@ pub enum Command {
     EtcdDefragScript(commands::etcd_defrag_script::Args),
     /// Check the cloud and create the per-cluster resources (node image, app credential, server groups, cilium security group); `--dry-run` only plans, `--render-out DIR` renders with the results.
     PrepareCloud(commands::prepare_cloud::Args),
+    /// Create (or converge) a workload cluster: prepare the cloud, render, apply to the
+    /// management cluster, wait, fetch the kubeconfig, install the addons. `--dry-run`
+    /// shows what would be created or changed.
+    ///
+    /// Exit status: 0 ready, 1 the cluster did not converge (blocking conditions printed),
+    /// 2 usage, input, cloud or management-cluster error.
+    CreateCluster(commands::create_cluster::Args),
+    /// Write a workload cluster's admin kubeconfig (0600) into its state directory;
+    /// `--merge` also merges it into your kubeconfig.
+    GetKubeconfig(commands::get_kubeconfig::Args),
     /// The management cluster: pinned tools, Cluster API and the OpenStack provider.
     #[command(subcommand)]
     Mgmt(commands::mgmt::Command),

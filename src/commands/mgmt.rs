@@ -88,7 +88,11 @@ fn parse_sum(s: &str) -> std::result::Result<(String, String), String> {
     Ok((tool.to_string(), sum.to_ascii_lowercase()))
 }
 
-pub fn run(cmd: &Command, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> Result<()> {
+pub fn run(
+    cmd: &Command,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<()> {
     let (operation, args) = match cmd {
         Command::Init(a) => (Operation::Init, a),
         Command::Upgrade(a) => (Operation::Upgrade, a),
@@ -185,10 +189,26 @@ fn print_report(report: &Report, output: Output, out: &mut dyn std::io::Write) -
             writeln!(out, "{v}").map_err(io)?;
         }
         Output::Text => {
-            let w_step = report.steps.iter().map(|s| s.step.len()).max().unwrap_or(4).max(4);
-            let w_name = report.steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
-            writeln!(out, "{:<8} {:<w_step$} {:<w_name$} DETAIL", "STATE", "STEP", "NAME")
-                .map_err(io)?;
+            let w_step = report
+                .steps
+                .iter()
+                .map(|s| s.step.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            let w_name = report
+                .steps
+                .iter()
+                .map(|s| s.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            writeln!(
+                out,
+                "{:<8} {:<w_step$} {:<w_name$} DETAIL",
+                "STATE", "STEP", "NAME"
+            )
+            .map_err(io)?;
             for s in &report.steps {
                 writeln!(
                     out,

@@ -2,7 +2,9 @@
 //! together. No YAML building or validation logic lives here.
 
 pub mod completions;
+pub mod create_cluster;
 pub mod etcd_defrag_script;
+pub mod get_kubeconfig;
 pub mod mgmt;
 pub mod prepare_cloud;
 pub mod render;

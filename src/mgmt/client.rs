@@ -108,7 +108,11 @@ pub fn select(
     origin: Origin,
     context: Option<&str>,
 ) -> Result<Loaded, MgmtError> {
-    let names: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     let context = match context.or(kubeconfig.current_context.as_deref()) {
         Some(c) => c.to_string(),
         None => {
@@ -126,7 +130,11 @@ pub fn select(
         ))
         .hint(context_hint(&names)));
     };
-    let cluster_name = ctx.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
+    let cluster_name = ctx
+        .context
+        .as_ref()
+        .map(|c| c.cluster.clone())
+        .unwrap_or_default();
     let server = kubeconfig
         .clusters
         .iter()
@@ -151,7 +159,8 @@ pub fn select(
 
 fn context_hint(names: &[&str]) -> String {
     if names.is_empty() {
-        "the kubeconfig has no contexts at all; point `--kubeconfig` at the management cluster's".into()
+        "the kubeconfig has no contexts at all; point `--kubeconfig` at the management cluster's"
+            .into()
     } else {
         format!(
             "pick one with `--context`: {}",
@@ -172,9 +181,12 @@ fn default_path() -> Option<PathBuf> {
 
 fn read_file(path: &Path) -> Result<Kubeconfig, MgmtError> {
     Kubeconfig::read_from(path).map_err(|e| {
-        MgmtError::new(format!("cannot read the kubeconfig `{}`: {e}", path.display()))
-            .hint("pass the management cluster's kubeconfig with `--kubeconfig FILE`")
-            .source(e)
+        MgmtError::new(format!(
+            "cannot read the kubeconfig `{}`: {e}",
+            path.display()
+        ))
+        .hint("pass the management cluster's kubeconfig with `--kubeconfig FILE`")
+        .source(e)
     })
 }
 
@@ -215,11 +227,15 @@ pub fn api_error(what: &str, server: &str, e: kube::Error) -> MgmtError {
             "the kubeconfig's user may not do this; use an admin context of the management cluster"
         }
         kube::Error::Api(_) => "the management cluster refused the request; see its message above",
-        _ => "check that the management cluster is running and reachable (`--kubeconfig`, `--context`)",
+        _ => {
+            "check that the management cluster is running and reachable (`--kubeconfig`, `--context`)"
+        }
     };
-    MgmtError::new(format!("{what} on the management cluster `{server}` failed: {e}"))
-        .hint(hint)
-        .source(e)
+    MgmtError::new(format!(
+        "{what} on the management cluster `{server}` failed: {e}"
+    ))
+    .hint(hint)
+    .source(e)
 }
 
 #[cfg(test)]

@@ -139,7 +139,9 @@ pub enum UpgradeDecision {
     /// Nothing is installed: `mgmt init` first.
     NotInitialized,
     /// Some wanted providers are missing: `mgmt init` adds them first.
-    Missing { providers: Vec<Provider> },
+    Missing {
+        providers: Vec<Provider>,
+    },
     /// `clusterctl upgrade apply` to these versions; `downgrade` lists any going back.
     Apply {
         providers: Vec<Provider>,
@@ -300,14 +302,24 @@ mod tests {
     fn all_at(capi: &str, capo: &str) -> Vec<Provider> {
         vec![
             installed(Kind::CoreProvider, "cluster-api", capi, "capi-system"),
-            installed(Kind::BootstrapProvider, "kubeadm", capi, "capi-kubeadm-bootstrap-system"),
+            installed(
+                Kind::BootstrapProvider,
+                "kubeadm",
+                capi,
+                "capi-kubeadm-bootstrap-system",
+            ),
             installed(
                 Kind::ControlPlaneProvider,
                 "kubeadm",
                 capi,
                 "capi-kubeadm-control-plane-system",
             ),
-            installed(Kind::InfrastructureProvider, "openstack", capo, "capo-system"),
+            installed(
+                Kind::InfrastructureProvider,
+                "openstack",
+                capo,
+                "capo-system",
+            ),
         ]
     }
 
@@ -329,7 +341,11 @@ mod tests {
              --kubeconfig /k/config --kubeconfig-context kind-kind"
         );
         let env: Vec<&str> = inv.env.iter().map(|(k, _)| k.as_str()).collect();
-        assert!(env.starts_with(&["CLUSTER_TOPOLOGY", "EXP_CLUSTER_RESOURCE_SET", "EXP_RUNTIME_SDK"]));
+        assert!(env.starts_with(&[
+            "CLUSTER_TOPOLOGY",
+            "EXP_CLUSTER_RESOURCE_SET",
+            "EXP_RUNTIME_SDK"
+        ]));
         assert_eq!(inv.timeout, APPLY_TIMEOUT);
     }
 
@@ -354,7 +370,10 @@ mod tests {
                 providers: want.clone()
             }
         );
-        assert_eq!(decide_init(&want, &all_at("v1.14.0", "v0.14.7")), InitDecision::UpToDate);
+        assert_eq!(
+            decide_init(&want, &all_at("v1.14.0", "v0.14.7")),
+            InitDecision::UpToDate
+        );
         // Core only (a crash after the first provider): the rest is added.
         let core = all_at("v1.14.0", "v0.14.7")[..1].to_vec();
         match decide_init(&want, &core) {
@@ -411,8 +430,16 @@ mod tests {
         });
         assert_eq!(
             provider_from_inventory(&v),
-            Some(installed(Kind::InfrastructureProvider, "openstack", "v0.14.7", "capo-system"))
+            Some(installed(
+                Kind::InfrastructureProvider,
+                "openstack",
+                "v0.14.7",
+                "capo-system"
+            ))
         );
-        assert_eq!(provider_from_inventory(&serde_json::json!({"type": "Other"})), None);
+        assert_eq!(
+            provider_from_inventory(&serde_json::json!({"type": "Other"})),
+            None
+        );
     }
 }

@@ -176,8 +176,10 @@ pub fn plan(specs: &[ToolSpec], opts: &Options) -> Result<Vec<Planned>, MgmtErro
     for (name, sum) in &opts.user_sums {
         if !specs.iter().any(|s| &s.name == name) {
             let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-            return Err(MgmtError::new(format!("`--sha256 {name}=...` names no tool"))
-                .hint(format!("the tools are: {}", known.join(", "))));
+            return Err(
+                MgmtError::new(format!("`--sha256 {name}=...` names no tool"))
+                    .hint(format!("the tools are: {}", known.join(", "))),
+            );
         }
         if !is_sha256(sum) {
             return Err(MgmtError::new(format!(
@@ -196,7 +198,10 @@ pub fn plan(specs: &[ToolSpec], opts: &Options) -> Result<Vec<Planned>, MgmtErro
             } else if let Some(sum) = &spec.sha256 {
                 Some(Check::Pinned {
                     sha256: sum.to_ascii_lowercase(),
-                    source: spec.pin_source.clone().unwrap_or_else(|| "tools manifest".into()),
+                    source: spec
+                        .pin_source
+                        .clone()
+                        .unwrap_or_else(|| "tools manifest".into()),
                 })
             } else if opts.allow_unpinned {
                 Some(match &spec.checksums_url {
@@ -239,7 +244,10 @@ pub fn plan(specs: &[ToolSpec], opts: &Options) -> Result<Vec<Planned>, MgmtErro
 /// # Errors
 /// When any tool is refused.
 pub fn ensure_none_refused(plan: &[Planned]) -> Result<(), MgmtError> {
-    let refused: Vec<&Planned> = plan.iter().filter(|p| p.action == Action::Refused).collect();
+    let refused: Vec<&Planned> = plan
+        .iter()
+        .filter(|p| p.action == Action::Refused)
+        .collect();
     if refused.is_empty() {
         return Ok(());
     }
@@ -291,9 +299,7 @@ pub async fn install_one(
     let check = planned.check.clone().unwrap_or(Check::Unchecked);
     let expected = match &check {
         Check::Pinned { sha256, .. } | Check::UserGiven { sha256 } => Some(sha256.clone()),
-        Check::PublishedFile { url } => {
-            Some(published_sum(client, url, &spec.url, opts).await?)
-        }
+        Check::PublishedFile { url } => Some(published_sum(client, url, &spec.url, opts).await?),
         Check::Unchecked => None,
     };
     let mismatch = |actual: &str, expected: &str| {
@@ -384,7 +390,9 @@ pub async fn install_one(
 }
 
 fn unreachable_manifest() -> Result<(), MgmtError> {
-    Err(MgmtError::new("internal error: a manifest reached the file installer"))
+    Err(MgmtError::new(
+        "internal error: a manifest reached the file installer",
+    ))
 }
 
 fn unchecked_warning(spec: &ToolSpec, actual: &str) -> String {
@@ -472,8 +480,8 @@ fn extract_member(
             .create_new(true)
             .open(dest)
             .map_err(|e| fs_error("cannot create", dest, e))?;
-        let copied = std::io::copy(&mut (&mut entry).take(MAX_EXTRACTED + 1), &mut out)
-            .map_err(broken)?;
+        let copied =
+            std::io::copy(&mut (&mut entry).take(MAX_EXTRACTED + 1), &mut out).map_err(broken)?;
         if copied > MAX_EXTRACTED {
             return Err(MgmtError::new(format!(
                 "`{member}` in `{}` is larger than 1 GiB",
@@ -535,12 +543,14 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<reqwest::Response, F
     let status = resp.status();
     if !status.is_success() {
         return Err(Failure {
-            error: MgmtError::new(format!("cannot download `{url}`: the server answered {status}"))
-                .hint(if status == reqwest::StatusCode::NOT_FOUND {
-                    "no such release asset: check the version in the settings (or the tools manifest)"
-                } else {
-                    "try again later"
-                }),
+            error: MgmtError::new(format!(
+                "cannot download `{url}`: the server answered {status}"
+            ))
+            .hint(if status == reqwest::StatusCode::NOT_FOUND {
+                "no such release asset: check the version in the settings (or the tools manifest)"
+            } else {
+                "try again later"
+            }),
             retry: status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
         });
     }
@@ -700,7 +710,9 @@ pub fn sum_for(text: &str, file: &str) -> Option<String> {
         if let (Some(sum), Some(name)) = (it.next(), it.next()) {
             let name = name.trim_start_matches('*').trim_start_matches("./");
             let base = name.rsplit('/').next().unwrap_or(name);
-            if is_sha256(sum) && (name.eq_ignore_ascii_case(file) || base.eq_ignore_ascii_case(file)) {
+            if is_sha256(sum)
+                && (name.eq_ignore_ascii_case(file) || base.eq_ignore_ascii_case(file))
+            {
                 return Some(sum.to_ascii_lowercase());
             }
         }
@@ -769,7 +781,12 @@ mod tests {
             })
         );
         opts.user_sums.insert("nosuch".into(), "b".repeat(64));
-        assert!(plan(&specs, &opts).unwrap_err().message.contains("names no tool"));
+        assert!(
+            plan(&specs, &opts)
+                .unwrap_err()
+                .message
+                .contains("names no tool")
+        );
     }
 
     #[test]
@@ -790,7 +807,10 @@ mod tests {
         write_state(dir.path(), &state).unwrap();
         let opts = Options::new(dir.path().into());
         let s = spec("tool", Some(&a), None);
-        assert_eq!(plan(&[s.clone()], &opts).unwrap()[0].action, Action::UpToDate);
+        assert_eq!(
+            plan(&[s.clone()], &opts).unwrap()[0].action,
+            Action::UpToDate
+        );
         let mut newer = s.clone();
         newer.version = "v1.0.1".into();
         assert_eq!(plan(&[newer], &opts).unwrap()[0].action, Action::Install);
@@ -802,11 +822,18 @@ mod tests {
     fn checksum_files() {
         let a = "a".repeat(64);
         let b = "b".repeat(64);
-        let text = format!("{a}  flux_2.9.4_linux_amd64.tar.gz\n{b} *flux_2.9.4_darwin_arm64.tar.gz\n");
-        assert_eq!(sum_for(&text, "flux_2.9.4_linux_amd64.tar.gz"), Some(a.clone()));
+        let text =
+            format!("{a}  flux_2.9.4_linux_amd64.tar.gz\n{b} *flux_2.9.4_darwin_arm64.tar.gz\n");
+        assert_eq!(
+            sum_for(&text, "flux_2.9.4_linux_amd64.tar.gz"),
+            Some(a.clone())
+        );
         assert_eq!(sum_for(&text, "flux_2.9.4_darwin_arm64.tar.gz"), Some(b));
         assert_eq!(sum_for(&text, "other.tar.gz"), None);
-        assert_eq!(sum_for(&format!("{a}\n"), "cilium-linux-amd64.tar.gz"), Some(a.clone()));
+        assert_eq!(
+            sum_for(&format!("{a}\n"), "cilium-linux-amd64.tar.gz"),
+            Some(a.clone())
+        );
         assert_eq!(sum_for("", "x"), None);
         assert_eq!(sum_for("not a sum\n", "x"), None);
     }

@@ -136,7 +136,13 @@ impl Report {
         }
     }
 
-    fn push(&mut self, step: &str, name: impl Into<String>, state: State, detail: impl Into<String>) {
+    fn push(
+        &mut self,
+        step: &str,
+        name: impl Into<String>,
+        state: State,
+        detail: impl Into<String>,
+    ) {
         self.steps.push(Step {
             step: step.into(),
             name: name.into(),
@@ -227,7 +233,12 @@ pub fn dry_run(req: &Request) -> Result<Report, MgmtError> {
         if let Some(orc) = req.orc() {
             let p = planned.iter().find(|p| p.spec.name == orc.name);
             let state = p.map_or(State::Planned, planned_state);
-            report.push("apply", format!("ORC {}", orc.version), state, orc_detail(orc, p));
+            report.push(
+                "apply",
+                format!("ORC {}", orc.version),
+                state,
+                orc_detail(orc, p),
+            );
         }
     };
     match req.operation {
@@ -243,7 +254,12 @@ pub fn dry_run(req: &Request) -> Result<Report, MgmtError> {
         }
         Operation::Upgrade => {
             let plan = clusterctl::upgrade_plan(req.profile, &target);
-            report.push("run", "clusterctl upgrade plan", State::Planned, plan.display());
+            report.push(
+                "run",
+                "clusterctl upgrade plan",
+                State::Planned,
+                plan.display(),
+            );
             orc_step(&mut report);
             let inv = clusterctl::upgrade_apply(req.profile, &target, &desired);
             report.push(
@@ -397,11 +413,21 @@ async fn execute_inner(
                 let plan_inv = clusterctl::upgrade_plan(req.profile, &target);
                 let out = run_checked(runner, &plan_inv, progress).await?;
                 report.upgrade_plan = Some(out.stdout.clone());
-                report.push("run", "clusterctl upgrade plan", State::Done, plan_inv.display());
+                report.push(
+                    "run",
+                    "clusterctl upgrade plan",
+                    State::Done,
+                    plan_inv.display(),
+                );
                 apply_orc(req, &kube, &server, orc_manifest, report, progress).await?;
                 let inv = clusterctl::upgrade_apply(req.profile, &target, &providers);
                 run_checked(runner, &inv, progress).await?;
-                report.push("run", "clusterctl upgrade apply", State::Done, inv.display());
+                report.push(
+                    "run",
+                    "clusterctl upgrade apply",
+                    State::Done,
+                    inv.display(),
+                );
             }
         },
     }
@@ -419,8 +445,14 @@ async fn execute_inner(
     );
     let deployments = wait::provider_deployments(req.orc().is_some());
     wait::deployments_ready(&kube, &server, &deployments, req.wait_timeout, progress).await?;
-    wait::crds_established(&kube, &server, &wait::provider_crds(), req.wait_timeout, progress)
-        .await?;
+    wait::crds_established(
+        &kube,
+        &server,
+        &wait::provider_crds(),
+        req.wait_timeout,
+        progress,
+    )
+    .await?;
     wait_steps(report, req, State::Done);
     Ok(())
 }
@@ -456,7 +488,11 @@ async fn apply_orc(
         MgmtError::new(format!("the ORC manifest `{}` is not UTF-8 text", spec.url))
     })?;
     let objs = apply::parse_manifest(&spec.url, &text)?;
-    progress.phase(&format!("applying ORC {} ({} objects)", spec.version, objs.len()));
+    progress.phase(&format!(
+        "applying ORC {} ({} objects)",
+        spec.version,
+        objs.len()
+    ));
     let n = apply::apply_manifest(kube, server, &objs).await?;
     progress.finish(&format!("applied ORC {} ({n} objects)", spec.version));
     report.push(
@@ -476,7 +512,11 @@ async fn installed_providers(
     let ar = ApiResource {
         group: clusterctl::PROVIDER_GROUP.into(),
         version: clusterctl::PROVIDER_VERSION.into(),
-        api_version: format!("{}/{}", clusterctl::PROVIDER_GROUP, clusterctl::PROVIDER_VERSION),
+        api_version: format!(
+            "{}/{}",
+            clusterctl::PROVIDER_GROUP,
+            clusterctl::PROVIDER_VERSION
+        ),
         kind: "Provider".into(),
         plural: clusterctl::PROVIDER_PLURAL.into(),
     };
@@ -542,8 +582,14 @@ mod tests {
             "clusterctl init --core cluster-api:v1.14.0 --bootstrap kubeadm:v1.14.0 \
              --control-plane kubeadm:v1.14.0 --infrastructure openstack:v0.14.7"
         ));
-        assert!(r.steps[9].detail.starts_with("CLUSTER_API_OPENSTACK_INSTANCE_CREATE_TIMEOUT=5 on capo-system/capo-controller-manager"));
-        assert!(r.steps[10].detail.contains("orc-system/orc-controller-manager"));
+        assert!(r.steps[9].detail.starts_with(
+            "CLUSTER_API_OPENSTACK_INSTANCE_CREATE_TIMEOUT=5 on capo-system/capo-controller-manager"
+        ));
+        assert!(
+            r.steps[10]
+                .detail
+                .contains("orc-system/orc-controller-manager")
+        );
     }
 
     #[test]
@@ -551,8 +597,15 @@ mod tests {
         let r = dry_run(&request(Operation::Upgrade, Profile::R4)).unwrap();
         let names: Vec<&str> = r.steps.iter().map(|s| s.name.as_str()).collect();
         assert!(!names.iter().any(|n| n.starts_with("ORC")));
-        let i = names.iter().position(|n| *n == "clusterctl upgrade plan").unwrap();
+        let i = names
+            .iter()
+            .position(|n| *n == "clusterctl upgrade plan")
+            .unwrap();
         assert_eq!(names[i + 1], "clusterctl upgrade apply");
-        assert!(r.steps[i + 1].detail.contains("--infrastructure openstack:v0.7.1"));
+        assert!(
+            r.steps[i + 1]
+                .detail
+                .contains("--infrastructure openstack:v0.7.1")
+        );
     }
 }

@@ -269,8 +269,11 @@ impl ProcessRunner {
             Some(d) => format!("in `{}` or on `PATH`", d.display()),
             None => "on `PATH`".to_string(),
         };
-        Err(MgmtError::new(format!("`{program}` was not found {where_}"))
-            .hint("run `scs-capi mgmt init` to install the pinned tools, or install it yourself"))
+        Err(
+            MgmtError::new(format!("`{program}` was not found {where_}")).hint(
+                "run `scs-capi mgmt init` to install the pinned tools, or install it yourself",
+            ),
+        )
     }
 
     async fn run_inner(
@@ -327,9 +330,8 @@ impl ProcessRunner {
             ))
             .hint("check what it waits for (network, the management cluster), then run again"));
         };
-        let status = status.map_err(|e| {
-            MgmtError::new(format!("cannot wait for `{command}`: {e}")).source(e)
-        })?;
+        let status = status
+            .map_err(|e| MgmtError::new(format!("cannot wait for `{command}`: {e}")).source(e))?;
         let text = |b: Vec<u8>| redact(&String::from_utf8_lossy(&b), &secrets);
         Ok(Output {
             code: status.code(),
@@ -393,9 +395,8 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 /// POSIX shell quoting for display: bare when only safe characters, else single quotes.
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-_./:=,@+%".contains(&b)
-        });
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@+%".contains(&b));
     if safe {
         s.to_string()
     } else {
@@ -506,8 +507,15 @@ mod tests {
             command: "clusterctl init".into(),
         };
         let e = out.check().unwrap_err();
-        assert!(e.message.starts_with("`clusterctl init` exited with code 3:"), "{e}");
-        assert!(e.message.contains("line 30") && e.message.contains("line 11"), "{e}");
+        assert!(
+            e.message
+                .starts_with("`clusterctl init` exited with code 3:"),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("line 30") && e.message.contains("line 11"),
+            "{e}"
+        );
         assert!(!e.message.contains("line 10\n"), "{e}");
     }
 
@@ -574,7 +582,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let runner = ProcessRunner::new(Some(dir.path().to_path_buf()));
         let e = runner.resolve("no-such-tool-scs-capi").unwrap_err();
-        assert!(e.message.contains("`no-such-tool-scs-capi` was not found"), "{e}");
+        assert!(
+            e.message.contains("`no-such-tool-scs-capi` was not found"),
+            "{e}"
+        );
         assert!(e.hint.unwrap().contains("mgmt init"));
     }
 }

@@ -151,12 +151,14 @@ pub struct Pin {
     pub source: &'static str,
 }
 
-const KUBESPRAY_HEAD: &str = "kubespray roles/kubespray_defaults/vars/main/checksums.yml @ 46dbdd3 (2026-08-21)";
+const KUBESPRAY_HEAD: &str =
+    "kubespray roles/kubespray_defaults/vars/main/checksums.yml @ 46dbdd3 (2026-08-21)";
 const KUBESPRAY_2023_07: &str =
     "kubespray roles/download/defaults/main/checksums.yml @ 78c1775^ (2023-07)";
 const KUBESPRAY_2024_03: &str =
     "kubespray roles/kubespray-defaults/defaults/main/checksums.yml @ fd83ec9^ (2024-03)";
-const HERMIT: &str = "cashapp/hermit-packages {helm,flux,k9s}.hcl sha256sums @ f0517fd (2026-08-22)";
+const HERMIT: &str =
+    "cashapp/hermit-packages {helm,flux,k9s}.hcl sha256sums @ f0517fd (2026-08-22)";
 
 /// Every SHA-256 this tool trusts without being told, with its source. Only sums copied from
 /// a published list are here; nothing was computed by us. Not pinned (no published sum
@@ -164,30 +166,170 @@ const HERMIT: &str = "cashapp/hermit-packages {helm,flux,k9s}.hcl sha256sums @ f
 /// install manifest, and the cilium CLI and calicoctl on macOS.
 pub const PINS: &[Pin] = &[
     // helm: the same values in kubespray and hermit.
-    pin("helm", "v3.18.4", Os::Linux, Arch::Amd64, "f8180838c23d7c7d797b208861fecb591d9ce1690d8704ed1e4cb8e2add966c1", KUBESPRAY_HEAD),
-    pin("helm", "v3.18.4", Os::Linux, Arch::Arm64, "c0a45e67eef0c7416a8a8c9e9d5d2d30d70e4f4d3f7bea5de28241fffa8f3b89", KUBESPRAY_HEAD),
-    pin("helm", "v3.18.4", Os::Darwin, Arch::Amd64, "860a7238285b44b5dc7b3c4dad6194316885d7015d77c34e23177e0e9554af8f", HERMIT),
-    pin("helm", "v3.18.4", Os::Darwin, Arch::Arm64, "041849741550b20710d7ad0956e805ebd960b483fe978864f8e7fdd03ca84ec8", HERMIT),
+    pin(
+        "helm",
+        "v3.18.4",
+        Os::Linux,
+        Arch::Amd64,
+        "f8180838c23d7c7d797b208861fecb591d9ce1690d8704ed1e4cb8e2add966c1",
+        KUBESPRAY_HEAD,
+    ),
+    pin(
+        "helm",
+        "v3.18.4",
+        Os::Linux,
+        Arch::Arm64,
+        "c0a45e67eef0c7416a8a8c9e9d5d2d30d70e4f4d3f7bea5de28241fffa8f3b89",
+        KUBESPRAY_HEAD,
+    ),
+    pin(
+        "helm",
+        "v3.18.4",
+        Os::Darwin,
+        Arch::Amd64,
+        "860a7238285b44b5dc7b3c4dad6194316885d7015d77c34e23177e0e9554af8f",
+        HERMIT,
+    ),
+    pin(
+        "helm",
+        "v3.18.4",
+        Os::Darwin,
+        Arch::Arm64,
+        "041849741550b20710d7ad0956e805ebd960b483fe978864f8e7fdd03ca84ec8",
+        HERMIT,
+    ),
     // cilium CLI (cilium-<os>-<arch>.tar.gz): R4's default v0.13.1 and the newest in kubespray.
-    pin("cilium", "v0.13.1", Os::Linux, Arch::Amd64, "dfabb7a080cd2ae40c71e51980183949bd5ce76184ac439ef32f988825cb275d", KUBESPRAY_2023_07),
-    pin("cilium", "v0.13.1", Os::Linux, Arch::Arm64, "d35ac7bc180eb38bd6eb059eded5a616663fe507fac2b7982fbc9bb5176ea7d1", KUBESPRAY_2023_07),
-    pin("cilium", "v0.19.7", Os::Linux, Arch::Amd64, "cd15e0983bf0acc7946cd05d453d1e58376ea92dec2642e745212df2b07d8852", KUBESPRAY_HEAD),
-    pin("cilium", "v0.19.7", Os::Linux, Arch::Arm64, "9482937f14061fb239f2dbb2f97f4103de1b101f5d5defbff319f294f9bd540f", KUBESPRAY_HEAD),
+    pin(
+        "cilium",
+        "v0.13.1",
+        Os::Linux,
+        Arch::Amd64,
+        "dfabb7a080cd2ae40c71e51980183949bd5ce76184ac439ef32f988825cb275d",
+        KUBESPRAY_2023_07,
+    ),
+    pin(
+        "cilium",
+        "v0.13.1",
+        Os::Linux,
+        Arch::Arm64,
+        "d35ac7bc180eb38bd6eb059eded5a616663fe507fac2b7982fbc9bb5176ea7d1",
+        KUBESPRAY_2023_07,
+    ),
+    pin(
+        "cilium",
+        "v0.19.7",
+        Os::Linux,
+        Arch::Amd64,
+        "cd15e0983bf0acc7946cd05d453d1e58376ea92dec2642e745212df2b07d8852",
+        KUBESPRAY_HEAD,
+    ),
+    pin(
+        "cilium",
+        "v0.19.7",
+        Os::Linux,
+        Arch::Arm64,
+        "9482937f14061fb239f2dbb2f97f4103de1b101f5d5defbff319f294f9bd540f",
+        KUBESPRAY_HEAD,
+    ),
     // calicoctl (calicoctl-<os>-<arch>): R4's default v3.25.0 and the newest in kubespray.
-    pin("calicoctl", "v3.25.0", Os::Linux, Arch::Amd64, "5a464075ccbaa8715882de6b32fe82b41488e904fa66b19c48ee6388cf48b1b8", KUBESPRAY_2024_03),
-    pin("calicoctl", "v3.25.0", Os::Linux, Arch::Arm64, "6eda153187ab76821903cf6bb69fe11b016529c3344e2dd1a0f7f3cb3069ded0", KUBESPRAY_2024_03),
-    pin("calicoctl", "v3.31.7", Os::Linux, Arch::Amd64, "1b91928adc39861ba5e04d8d15c4ce489731269b07a8e7444c0fdf677f041113", KUBESPRAY_HEAD),
-    pin("calicoctl", "v3.31.7", Os::Linux, Arch::Arm64, "d7adff41398cb77b97451bf238022376382725ff231228f78b3ebc35d9fb9fda", KUBESPRAY_HEAD),
+    pin(
+        "calicoctl",
+        "v3.25.0",
+        Os::Linux,
+        Arch::Amd64,
+        "5a464075ccbaa8715882de6b32fe82b41488e904fa66b19c48ee6388cf48b1b8",
+        KUBESPRAY_2024_03,
+    ),
+    pin(
+        "calicoctl",
+        "v3.25.0",
+        Os::Linux,
+        Arch::Arm64,
+        "6eda153187ab76821903cf6bb69fe11b016529c3344e2dd1a0f7f3cb3069ded0",
+        KUBESPRAY_2024_03,
+    ),
+    pin(
+        "calicoctl",
+        "v3.31.7",
+        Os::Linux,
+        Arch::Amd64,
+        "1b91928adc39861ba5e04d8d15c4ce489731269b07a8e7444c0fdf677f041113",
+        KUBESPRAY_HEAD,
+    ),
+    pin(
+        "calicoctl",
+        "v3.31.7",
+        Os::Linux,
+        Arch::Arm64,
+        "d7adff41398cb77b97451bf238022376382725ff231228f78b3ebc35d9fb9fda",
+        KUBESPRAY_HEAD,
+    ),
     // flux CLI.
-    pin("flux", "v2.9.4", Os::Linux, Arch::Amd64, "c2c397a52930f52d2005c01d276116b059d062de379386d58e98115380a766a2", HERMIT),
-    pin("flux", "v2.9.4", Os::Linux, Arch::Arm64, "dcab945f8d8658662fa1db93e150a602ba1f91da367a82e099bd65595fc7c62c", HERMIT),
-    pin("flux", "v2.9.4", Os::Darwin, Arch::Amd64, "162e11dd0fd44d1d87f3b8308b74e8ef8fedd0a550b8501f0365f329efc476f8", HERMIT),
-    pin("flux", "v2.9.4", Os::Darwin, Arch::Arm64, "5350675411f1c8c20fb7fd827450933e939f7ab82a2cd92f8fa2abe497761911", HERMIT),
+    pin(
+        "flux",
+        "v2.9.4",
+        Os::Linux,
+        Arch::Amd64,
+        "c2c397a52930f52d2005c01d276116b059d062de379386d58e98115380a766a2",
+        HERMIT,
+    ),
+    pin(
+        "flux",
+        "v2.9.4",
+        Os::Linux,
+        Arch::Arm64,
+        "dcab945f8d8658662fa1db93e150a602ba1f91da367a82e099bd65595fc7c62c",
+        HERMIT,
+    ),
+    pin(
+        "flux",
+        "v2.9.4",
+        Os::Darwin,
+        Arch::Amd64,
+        "162e11dd0fd44d1d87f3b8308b74e8ef8fedd0a550b8501f0365f329efc476f8",
+        HERMIT,
+    ),
+    pin(
+        "flux",
+        "v2.9.4",
+        Os::Darwin,
+        Arch::Arm64,
+        "5350675411f1c8c20fb7fd827450933e939f7ab82a2cd92f8fa2abe497761911",
+        HERMIT,
+    ),
     // k9s (names changed at v0.27.0, see `k9s_asset`).
-    pin("k9s", "v0.50.18", Os::Linux, Arch::Amd64, "0b697ed4aa80997f7de4deeed6f1fba73df191b28bf691b1f28d2f45fa2a9e9b", HERMIT),
-    pin("k9s", "v0.50.18", Os::Linux, Arch::Arm64, "d3dcc051d6be26ee911c00f583412802ebe203a189e51bc079332cb410c83b38", HERMIT),
-    pin("k9s", "v0.50.18", Os::Darwin, Arch::Amd64, "80f3e30767ad3603bec9664db019e85f94493aa741d7755553ee6e47876df30e", HERMIT),
-    pin("k9s", "v0.50.18", Os::Darwin, Arch::Arm64, "68ff1541c60620466989019e86101805c1b6c70a746b1561261a403801f7fd48", HERMIT),
+    pin(
+        "k9s",
+        "v0.50.18",
+        Os::Linux,
+        Arch::Amd64,
+        "0b697ed4aa80997f7de4deeed6f1fba73df191b28bf691b1f28d2f45fa2a9e9b",
+        HERMIT,
+    ),
+    pin(
+        "k9s",
+        "v0.50.18",
+        Os::Linux,
+        Arch::Arm64,
+        "d3dcc051d6be26ee911c00f583412802ebe203a189e51bc079332cb410c83b38",
+        HERMIT,
+    ),
+    pin(
+        "k9s",
+        "v0.50.18",
+        Os::Darwin,
+        Arch::Amd64,
+        "80f3e30767ad3603bec9664db019e85f94493aa741d7755553ee6e47876df30e",
+        HERMIT,
+    ),
+    pin(
+        "k9s",
+        "v0.50.18",
+        Os::Darwin,
+        Arch::Arm64,
+        "68ff1541c60620466989019e86101805c1b6c70a746b1561261a403801f7fd48",
+        HERMIT,
+    ),
 ];
 
 const fn pin(
@@ -349,7 +491,10 @@ pub fn builtin(versions: &Versions, platform: Platform) -> Vec<ToolSpec> {
             None,
         ),
         {
-            let url = format!("https://get.helm.sh/helm-{}-{os}-{arch}.tar.gz", versions.helm);
+            let url = format!(
+                "https://get.helm.sh/helm-{}-{os}-{arch}.tar.gz",
+                versions.helm
+            );
             let sums = format!("{url}.sha256sum");
             spec(
                 "helm",
@@ -385,7 +530,9 @@ pub fn builtin(versions: &Versions, platform: Platform) -> Vec<ToolSpec> {
         t.push(spec(
             "orc",
             orc,
-            format!("{gh}/k-orc/openstack-resource-controller/releases/download/{orc}/install.yaml"),
+            format!(
+                "{gh}/k-orc/openstack-resource-controller/releases/download/{orc}/install.yaml"
+            ),
             Packaging::Manifest,
             None,
         ));
@@ -449,8 +596,11 @@ impl Manifest {
     /// bad SHA-256, a tar member that escapes the archive).
     pub fn read(path: &Path) -> Result<Manifest, MgmtError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            MgmtError::new(format!("cannot read the tools manifest `{}`: {e}", path.display()))
-                .source(e)
+            MgmtError::new(format!(
+                "cannot read the tools manifest `{}`: {e}",
+                path.display()
+            ))
+            .source(e)
         })?;
         let m: Manifest = serde_saphyr::from_str(&text).map_err(|e| {
             MgmtError::new(format!(
@@ -479,8 +629,13 @@ impl Manifest {
                 }
             }
             if let Packaging::TarGz { member } = &t.packaging {
-                if member.is_empty() || member.starts_with('/') || member.split('/').any(|c| c == "..") {
-                    return Err(bad(format!("tar member `{member}` must be a relative path")));
+                if member.is_empty()
+                    || member.starts_with('/')
+                    || member.split('/').any(|c| c == "..")
+                {
+                    return Err(bad(format!(
+                        "tar member `{member}` must be a relative path"
+                    )));
                 }
             }
         }
@@ -510,7 +665,10 @@ mod tests {
             assert_eq!(p.sha256, p.sha256.to_ascii_lowercase(), "{p:?}");
             assert!(p.version.starts_with('v'), "{p:?}");
             assert!(!p.source.is_empty(), "{p:?}");
-            assert!(seen.insert((p.tool, p.version, p.os as u8, p.arch as u8)), "{p:?}");
+            assert!(
+                seen.insert((p.tool, p.version, p.os as u8, p.arch as u8)),
+                "{p:?}"
+            );
         }
     }
 
@@ -536,7 +694,12 @@ mod tests {
             Some("dfabb7a080cd2ae40c71e51980183949bd5ce76184ac439ef32f988825cb275d")
         );
         assert_eq!(by("hubble").sha256, None);
-        assert!(by("hubble").checksums_url.unwrap().ends_with("hubble-linux-amd64.tar.gz.sha256sum"));
+        assert!(
+            by("hubble")
+                .checksums_url
+                .unwrap()
+                .ends_with("hubble-linux-amd64.tar.gz.sha256sum")
+        );
         assert_eq!(
             by("calicoctl").url,
             "https://github.com/projectcalico/calico/releases/download/v3.25.0/calicoctl-linux-amd64"
@@ -620,7 +783,12 @@ mod tests {
             "tools:\n  - name: k9s\n    version: v1\n    url: http://x/k9s\n    packaging: binary\n    sha256: abc\n",
         )
         .unwrap();
-        assert!(Manifest::read(&p).unwrap_err().message.contains("not a SHA-256"));
+        assert!(
+            Manifest::read(&p)
+                .unwrap_err()
+                .message
+                .contains("not a SHA-256")
+        );
         std::fs::write(
             &p,
             "tools:\n  - name: k9s\n    version: v1\n    url: http://x/k9s\n    packaging: binary\n",

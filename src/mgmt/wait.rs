@@ -101,7 +101,10 @@ pub fn deployment_state(d: &Deployment) -> DeploymentState {
         return DeploymentState::NotReady(format!("{updated} of {want} replicas updated"));
     }
     if total > updated {
-        return DeploymentState::NotReady(format!("{} old replicas still running", total - updated));
+        return DeploymentState::NotReady(format!(
+            "{} old replicas still running",
+            total - updated
+        ));
     }
     if available < want {
         return DeploymentState::NotReady(format!("{available} of {want} replicas available"));
@@ -129,7 +132,10 @@ pub fn crd_established(c: &CustomResourceDefinition) -> bool {
     c.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        })
 }
 
 /// Waits until every Deployment in `refs` is ready, all in parallel, for at most `limit`.
@@ -211,7 +217,10 @@ pub async fn crds_established(
     limit: Duration,
     progress: &dyn Progress,
 ) -> Result<(), MgmtError> {
-    progress.phase(&format!("waiting for {} CRDs to be established", names.len()));
+    progress.phase(&format!(
+        "waiting for {} CRDs to be established",
+        names.len()
+    ));
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let waits = names.iter().map(|n| {
         let api = api.clone();
@@ -274,7 +283,9 @@ mod tests {
 
         let mut stale = ready.clone();
         stale.metadata.generation = Some(3);
-        assert!(matches!(deployment_state(&stale), DeploymentState::NotReady(w) if w.contains("newest spec")));
+        assert!(
+            matches!(deployment_state(&stale), DeploymentState::NotReady(w) if w.contains("newest spec"))
+        );
 
         let rolling = deployment(serde_json::json!({
             "metadata": {"generation": 2},
@@ -302,8 +313,13 @@ mod tests {
                 "Available is False: Deployment does not have minimum availability.".into()
             )
         );
-        let fresh = deployment(serde_json::json!({"metadata": {}, "spec": {"selector": {}, "template": {}}}));
-        assert_eq!(deployment_state(&fresh), DeploymentState::NotReady("no status yet".into()));
+        let fresh = deployment(
+            serde_json::json!({"metadata": {}, "spec": {"selector": {}, "template": {}}}),
+        );
+        assert_eq!(
+            deployment_state(&fresh),
+            DeploymentState::NotReady("no status yet".into())
+        );
     }
 
     #[test]
@@ -322,7 +338,15 @@ mod tests {
 
     #[test]
     fn orc_adds_its_controller() {
-        assert!(!provider_deployments(false).iter().any(|d| d.namespace == "orc-system"));
-        assert!(provider_deployments(true).iter().any(|d| d.name == "orc-controller-manager"));
+        assert!(
+            !provider_deployments(false)
+                .iter()
+                .any(|d| d.namespace == "orc-system")
+        );
+        assert!(
+            provider_deployments(true)
+                .iter()
+                .any(|d| d.name == "orc-controller-manager")
+        );
     }
 }

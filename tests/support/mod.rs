@@ -1,6 +1,10 @@
 //! Shared helpers for the integration tests (include with `mod support;`).
 
+#[allow(dead_code)]
+pub mod cloud_glue;
 pub mod crds;
+#[allow(dead_code)]
+pub mod mirror;
 
 /// The text of a `kubeadmConfigSpec.files[]` entry, decoding `gzip+base64`.
 #[allow(dead_code)]
