@@ -51,6 +51,10 @@ pub enum Command {
     /// Exit status: 0 ready, 1 the cluster did not converge (blocking conditions printed),
     /// 2 usage, input, cloud or management-cluster error.
     CreateCluster(commands::create_cluster::Args),
+    /// Delete a workload cluster: its LoadBalancer Services (and, with `--volumes delete`,
+    /// its volume claims) first, then the Cluster on the management cluster. Asks for
+    /// confirmation unless `--yes`.
+    DeleteCluster(commands::delete_cluster::Args),
     /// Write a workload cluster's admin kubeconfig (0600) into its state directory;
     /// `--merge` also merges it into your kubeconfig.
     GetKubeconfig(commands::get_kubeconfig::Args),

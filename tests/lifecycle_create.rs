@@ -436,3 +436,65 @@ fn delete_machine(env: &Env, name: &str) {
         api.delete(name, &Default::default()).await.unwrap();
     });
 }
+
+#[test]
+fn delete_refuses_without_confirmation_then_removes_lb_services_and_the_cluster() {
+    let env = Env::new();
+    let f = env.settings("baz", "worker_count: 1\n");
+    assert_exit(&env.create(&f, &[]), 0);
+    let wl = env
+        .kube
+        .workload("default", "baz")
+        .expect("workload cluster");
+    wl.put(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+                  "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})).unwrap();
+
+    // No terminal and no --yes: refused before anything changes.
+    let o = env.cmd(&["delete-cluster", "baz"]);
+    assert_exit(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--yes"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        env.kube
+            .get("cluster.x-k8s.io/v1beta2", "Cluster", "default", "baz")
+            .is_some()
+    );
+
+    let o = env.cmd(&["delete-cluster", "baz", "--dry-run"]);
+    assert_exit(&o, 0);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("would delete LoadBalancer Service default/web"),
+        "{}",
+        text(&o)
+    );
+    assert!(wl.get("v1", "Service", "default", "web").is_some());
+
+    let o = env.cmd(&[
+        "delete-cluster",
+        "baz",
+        "--yes",
+        "--volumes",
+        "delete",
+        "--timeout",
+        "60",
+    ]);
+    assert_exit(&o, 0);
+    assert!(
+        wl.get("v1", "Service", "default", "web").is_none(),
+        "LB Service removed first"
+    );
+    assert!(
+        env.kube
+            .get("cluster.x-k8s.io/v1beta2", "Cluster", "default", "baz")
+            .is_none()
+    );
+    assert!(
+        env.kube
+            .list("cluster.x-k8s.io/v1beta2", "Machine", Some("default"))
+            .is_empty()
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod completions;
 pub mod create_cluster;
+pub mod delete_cluster;
 pub mod etcd_defrag_script;
 pub mod get_kubeconfig;
 pub mod mgmt;

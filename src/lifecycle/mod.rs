@@ -10,12 +10,13 @@
 //!   merged into the user's kubeconfig;
 //! - [`addons_apply`]: the addons of [`crate::addons`] applied into the workload cluster,
 //!   cilium through the runner, switched-off addons removed;
-//! - [`create`]: the orchestration of `create-cluster`.
+//! - [`create`]: the orchestration of `create-cluster`; [`delete`]: `delete-cluster`.
 //!
 //! Nothing here prints: progress goes to a [`crate::ui::Progress`], results are returned.
 
 pub mod addons_apply;
 pub mod create;
+pub mod delete;
 pub mod kubeconfig;
 pub mod objects;
 pub mod wait;
