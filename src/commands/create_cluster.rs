@@ -127,7 +127,6 @@ pub fn run(
     let progress = args.cluster.progress();
     let runner = ProcessRunner {
         bin_dir: opts.bin_dir.clone(),
-        ..Default::default()
     };
     let report = runtime()?.block_on(create::run(&opts, &runner, progress.as_ref()))?;
     print_report(&report, args.cluster.output, out)

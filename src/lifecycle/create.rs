@@ -4,10 +4,10 @@
 //! them) -> wait -> kubeconfig -> addons in the workload cluster -> [`Report`].
 //!
 //! Every step converges on a re-run: the cloud plan adopts what exists, applies are
-//! server-side under one field manager (a re-run with changed settings - replicas, flavor
-//! - applies the change; machine templates carry a hash of their spec so a changed spec is
-//! a new template and CAPI rolls the machines), the wait reads state, the addons are applied
-//! again. `--dry-run` stops after the comparison with the live objects and changes nothing.
+//! server-side under one field manager (a re-run with changed settings, such as replicas or
+//! flavor, applies the change; machine templates carry a hash of their spec so a changed
+//! spec is a new template and CAPI rolls the machines), the wait reads state, the addons
+//! are applied again. `--dry-run` stops after the comparison with the live objects and changes nothing.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
