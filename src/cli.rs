@@ -54,6 +54,20 @@ pub enum Command {
     /// Exit status: 0 all gone, 1 something failed or is blocked (re-run to continue),
     /// 2 usage, configuration or cloud error (nothing deleted).
     Cleanup(commands::cleanup::Args),
+    /// Create (or converge) a workload cluster: prepare the cloud, render, apply to the
+    /// management cluster, wait, fetch the kubeconfig, install the addons. `--dry-run`
+    /// shows what would be created or changed.
+    ///
+    /// Exit status: 0 ready, 1 the cluster did not converge (blocking conditions printed),
+    /// 2 usage, input, cloud or management-cluster error.
+    CreateCluster(commands::create_cluster::Args),
+    /// Delete a workload cluster: its LoadBalancer Services (and, with `--volumes delete`,
+    /// its volume claims) first, then the Cluster on the management cluster. Asks for
+    /// confirmation unless `--yes`.
+    DeleteCluster(commands::delete_cluster::Args),
+    /// Write a workload cluster's admin kubeconfig (0600) into its state directory;
+    /// `--merge` also merges it into your kubeconfig.
+    GetKubeconfig(commands::get_kubeconfig::Args),
     /// The management cluster: pinned tools, Cluster API and the OpenStack provider.
     #[command(subcommand)]
     Mgmt(commands::mgmt::Command),

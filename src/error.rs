@@ -2,8 +2,8 @@
 //!
 //! A [`Diagnostic`] is a finding about the user's settings (file, line, column, key,
 //! message, hint); [`Error`] is everything that stops a command. Exit codes: 0 success,
-//! 1 invalid settings or work left undone (`cleanup`), 2 usage, I/O, cloud, tool or
-//! cluster failure.
+//! 1 invalid settings, work left undone (`cleanup`) or a cluster that did not converge,
+//! 2 usage, I/O, cloud, tool or cluster failure.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -160,6 +160,10 @@ pub enum Error {
     /// Management cluster, tool installation or external program failure (exit 2).
     #[error(transparent)]
     Mgmt(#[from] crate::mgmt::MgmtError),
+    /// The cluster did not converge: what blocks it was found and is in the message
+    /// (exit 1).
+    #[error(transparent)]
+    NotConverged(#[from] crate::lifecycle::NotConverged),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -174,7 +178,10 @@ impl Error {
 
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Invalid(_) | Error::Reported | Error::Incomplete { .. } => ExitCode::from(1),
+            Error::Invalid(_)
+            | Error::Reported
+            | Error::Incomplete { .. }
+            | Error::NotConverged(_) => ExitCode::from(1),
             _ => ExitCode::from(2),
         }
     }
@@ -203,6 +210,7 @@ pub fn report(err: &Error, out: &mut dyn std::io::Write) {
         Error::Cloud(e) => e.hint.as_deref(),
         Error::Addon(e) => e.hint.as_deref(),
         Error::Mgmt(e) => e.hint.as_deref(),
+        Error::NotConverged(e) => e.hint.as_deref(),
         _ => None,
     };
     if let Some(hint) = hint {

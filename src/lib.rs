@@ -11,6 +11,7 @@ pub mod commands;
 pub mod error;
 pub mod etcd;
 mod fsutil;
+pub mod lifecycle;
 pub mod mgmt;
 pub mod render;
 pub mod settings;
@@ -34,6 +35,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Command::EtcdDefragScript(args) => commands::etcd_defrag_script::run(args, out, err),
         Command::PrepareCloud(args) => commands::prepare_cloud::run(args, templates, out, err),
         Command::Cleanup(args) => commands::cleanup::run(args, out, err),
+        Command::CreateCluster(args) => commands::create_cluster::run(args, templates, out),
+        Command::DeleteCluster(args) => commands::delete_cluster::run(args, out, err),
+        Command::GetKubeconfig(args) => commands::get_kubeconfig::run(args, out, err),
         Command::Mgmt(cmd) => commands::mgmt::run(cmd, out, err),
         Command::Schema(args) => commands::schema::run(args, out),
         Command::Completions(args) => commands::completions::run(args, out),

@@ -7,7 +7,9 @@
 //!   (colourless when `NO_COLOR` is set);
 //! - [`PlainProgress`]: timestamped lines on stderr (or any writer) when it is not a
 //!   terminal, byte progress at most every few seconds, so CI logs stay short;
-//! - [`SilentProgress`]: nothing, for `--no-progress`, `-q`, tests and JSON output.
+//! - [`SilentProgress`]: nothing, for `--no-progress`, `-q` and tests;
+//! - [`JsonProgress`]: one JSON object per line (`{"ts":..,"event":"phase","title":..}`)
+//!   for `--output json` of the lifecycle commands, so scripts can follow a long run.
 //!
 //! stdout stays for data: every implementation here writes to stderr or a given writer.
 //! It does not own the command-line flags (`cli.rs` does; the lead wires `--no-progress`).
@@ -35,6 +37,11 @@ pub trait Progress: Send + Sync {
     fn message(&self, line: &str);
     /// The current phase ended; `summary` says how.
     fn finish(&self, summary: &str);
+    /// Countable progress of the current phase (`machines replaced 2/5`); only changes
+    /// are reported by callers.
+    fn count(&self, what: &str, done: u64, total: u64) {
+        self.message(&format!("{what}: {done}/{total}"));
+    }
 }
 
 /// How progress is shown; see [`progress_for`].
@@ -89,6 +96,58 @@ impl Progress for SilentProgress {
     fn bytes(&self, _: u64) {}
     fn message(&self, _: &str) {}
     fn finish(&self, _: &str) {}
+}
+
+/// JSON lines: `{"ts": "...", "event": "phase"|"message"|"finish"|"count", ...}`.
+/// Byte progress is reported only at its start and finish (the bytes are in `finish`).
+pub struct JsonProgress {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl JsonProgress {
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        JsonProgress {
+            out: Mutex::new(out),
+        }
+    }
+
+    /// Writes one event (`ts` added) as a line.
+    pub fn event(&self, mut v: serde_json::Value) {
+        if let Some(m) = v.as_object_mut() {
+            m.insert(
+                "ts".into(),
+                chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string()
+                    .into(),
+            );
+        }
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // Like the plain lines: a lost progress line does not fail the operation.
+        let _ = writeln!(out, "{v}");
+        let _ = out.flush();
+    }
+}
+
+impl Progress for JsonProgress {
+    fn phase(&self, title: &str) {
+        self.event(serde_json::json!({"event": "phase", "title": title}));
+    }
+    fn start_bytes(&self, title: &str, total: Option<u64>) {
+        self.event(serde_json::json!({"event": "phase", "title": title, "total_bytes": total}));
+    }
+    fn bytes(&self, _: u64) {}
+    fn message(&self, line: &str) {
+        self.event(serde_json::json!({"event": "message", "message": line}));
+    }
+    fn finish(&self, summary: &str) {
+        self.event(serde_json::json!({"event": "finish", "summary": summary}));
+    }
+    fn count(&self, what: &str, done: u64, total: u64) {
+        self.event(
+            serde_json::json!({"event": "count", "what": what, "done": done, "total": total}),
+        );
+    }
 }
 
 /// indicatif on stderr: a spinner for phases, a byte bar (or a byte spinner when the total

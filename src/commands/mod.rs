@@ -3,7 +3,10 @@
 
 pub mod cleanup;
 pub mod completions;
+pub mod create_cluster;
+pub mod delete_cluster;
 pub mod etcd_defrag_script;
+pub mod get_kubeconfig;
 pub mod mgmt;
 pub mod prepare_cloud;
 pub mod render;

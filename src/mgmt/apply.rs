@@ -84,6 +84,132 @@ pub fn describe(o: &DynamicObject) -> String {
     }
 }
 
+/// Resolves objects to their API (kind through discovery, cached per kind) on one
+/// cluster, for applying, reading and deleting them; the workload clusters' addons use it
+/// as well as the management cluster's manifests.
+pub struct Kinds {
+    client: Client,
+    server: String,
+    cache: HashMap<String, (ApiResource, ApiCapabilities)>,
+}
+
+impl Kinds {
+    pub fn new(client: &Client, server: &str) -> Kinds {
+        Kinds {
+            client: client.clone(),
+            server: server.to_string(),
+            cache: HashMap::new(),
+        }
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The resource and capabilities of `types` (discovery, cached).
+    ///
+    /// # Errors
+    /// An unusable apiVersion or a kind the server does not serve (its CRD missing).
+    pub async fn resolve(
+        &mut self,
+        types: &kube::core::TypeMeta,
+        what: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), MgmtError> {
+        let gvk = GroupVersionKind::try_from(types)
+            .map_err(|e| MgmtError::new(format!("`{what}` has an unusable apiVersion: {e}")))?;
+        let key = format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind);
+        if let Some(found) = self.cache.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|e| api_error(&format!("looking up the kind of `{what}`"), &self.server, e))?;
+        self.cache.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// The API of `obj` (namespaced ones in their namespace, else in `default_ns`).
+    ///
+    /// # Errors
+    /// As [`Kinds::resolve`], and a namespaced object without namespace and no default.
+    pub async fn api_for(
+        &mut self,
+        obj: &DynamicObject,
+        default_ns: Option<&str>,
+    ) -> Result<Api<DynamicObject>, MgmtError> {
+        let what = describe(obj);
+        let Some(types) = obj.types.as_ref() else {
+            return Err(MgmtError::new(format!("`{what}` has no apiVersion/kind")));
+        };
+        let (ar, caps) = self.resolve(types, &what).await?;
+        Ok(match caps.scope {
+            Scope::Cluster => Api::all_with(self.client.clone(), &ar),
+            Scope::Namespaced => match obj.metadata.namespace.as_deref().or(default_ns) {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+                None => {
+                    return Err(MgmtError::new(format!(
+                        "`{what}` is namespaced but the manifest gives no namespace"
+                    )));
+                }
+            },
+        })
+    }
+
+    /// Server-side applies `obj` under [`FIELD_MANAGER`] (forced) and returns the result.
+    ///
+    /// # Errors
+    /// As [`Kinds::api_for`], or the apply is refused; the error names the object.
+    pub async fn apply(
+        &mut self,
+        obj: &DynamicObject,
+        default_ns: Option<&str>,
+    ) -> Result<DynamicObject, MgmtError> {
+        let api = self.api_for(obj, default_ns).await?;
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        api.patch(&name, &params(), &Patch::Apply(obj))
+            .await
+            .map_err(|e| api_error(&format!("applying `{}`", describe(obj)), &self.server, e))
+    }
+
+    /// The live object named like `obj`, if any.
+    ///
+    /// # Errors
+    /// As [`Kinds::api_for`], or the read fails.
+    pub async fn get(
+        &mut self,
+        obj: &DynamicObject,
+        default_ns: Option<&str>,
+    ) -> Result<Option<DynamicObject>, MgmtError> {
+        let api = self.api_for(obj, default_ns).await?;
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        api.get_opt(&name)
+            .await
+            .map_err(|e| api_error(&format!("reading `{}`", describe(obj)), &self.server, e))
+    }
+
+    /// Deletes the object named like `obj`; `false` when it was already gone.
+    ///
+    /// # Errors
+    /// As [`Kinds::api_for`], or the delete is refused.
+    pub async fn delete(
+        &mut self,
+        obj: &DynamicObject,
+        default_ns: Option<&str>,
+    ) -> Result<bool, MgmtError> {
+        let api = self.api_for(obj, default_ns).await?;
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        match api.delete(&name, &Default::default()).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(api_error(
+                &format!("deleting `{}`", describe(obj)),
+                &self.server,
+                e,
+            )),
+        }
+    }
+}
+
 /// Applies every object of a manifest; returns how many.
 ///
 /// # Errors
@@ -94,47 +220,9 @@ pub async fn apply_manifest(
     server: &str,
     objs: &[DynamicObject],
 ) -> Result<usize, MgmtError> {
-    let mut kinds: HashMap<String, (ApiResource, ApiCapabilities)> = HashMap::new();
+    let mut kinds = Kinds::new(client, server);
     for obj in objs {
-        let Some(types) = obj.types.as_ref() else {
-            continue;
-        };
-        let gvk = GroupVersionKind::try_from(types).map_err(|e| {
-            MgmtError::new(format!(
-                "`{}` has an unusable apiVersion: {e}",
-                describe(obj)
-            ))
-        })?;
-        let key = format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind);
-        if !kinds.contains_key(&key) {
-            let found = pinned_kind(client, &gvk).await.map_err(|e| {
-                api_error(
-                    &format!("looking up the kind of `{}`", describe(obj)),
-                    server,
-                    e,
-                )
-            })?;
-            kinds.insert(key.clone(), found);
-        }
-        let Some((ar, caps)) = kinds.get(&key) else {
-            continue;
-        };
-        let name = obj.metadata.name.clone().unwrap_or_default();
-        let api: Api<DynamicObject> = match caps.scope {
-            Scope::Cluster => Api::all_with(client.clone(), ar),
-            Scope::Namespaced => match &obj.metadata.namespace {
-                Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
-                None => {
-                    return Err(MgmtError::new(format!(
-                        "`{}` is namespaced but the manifest gives no namespace",
-                        describe(obj)
-                    )));
-                }
-            },
-        };
-        api.patch(&name, &params(), &Patch::Apply(obj))
-            .await
-            .map_err(|e| api_error(&format!("applying `{}`", describe(obj)), server, e))?;
+        kinds.apply(obj, None).await?;
     }
     Ok(objs.len())
 }

@@ -18,7 +18,7 @@ pub const ENV_PREFIX: &str = "SCS_CAPI_";
 
 /// Variables with [`ENV_PREFIX`] that steer the tool itself rather than override a
 /// setting; the settings layer skips them instead of calling them unknown keys.
-pub const TOOL_ENV_VARS: &[&str] = &["SCS_CAPI_NO_PROGRESS"];
+pub const TOOL_ENV_VARS: &[&str] = &["SCS_CAPI_NO_PROGRESS", "SCS_CAPI_ADDON_MIRROR"];
 
 /// Which layer a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,8 +1,12 @@
 //! Shared helpers for the integration tests (include with `mod support;`).
 
 pub mod cloud;
+#[allow(dead_code)]
+pub mod cloud_glue;
 pub mod crds;
 pub mod keystone;
+#[allow(dead_code)]
+pub mod mirror;
 
 /// The text of a `kubeadmConfigSpec.files[]` entry, decoding `gzip+base64`.
 #[allow(dead_code)]

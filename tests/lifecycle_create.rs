@@ -1,0 +1,500 @@
+//! `scs-capi create-cluster` and `get-kubeconfig` end to end on the fakes: the fake
+//! OpenStack (standalone, `auth_type: none`), fake-kube as the management cluster with its
+//! simulated CAPI/CAPO wired to the fake cloud (`support::cloud_glue`), the workload
+//! cluster fake it starts, and addon manifests from a local mirror. The binary runs as a
+//! process with `HOME`/`XDG_*` in a temp dir.
+//!
+//! The per-cluster application credential (and so the `kube-system/cloud-config` Secret)
+//! needs Keystone, which the standalone fake has not: that part is covered by
+//! `tests/cloud_prepare_keystone.rs` (credential, rendered cloud.conf) and
+//! `tests/addons.rs` (the Secret built from the cloud.conf).
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use fake_kube::{Fake, Profile};
+use fake_openstack::FakeCloud;
+use serde_json::{Value, json};
+
+const IMAGE: &str = "ubuntu-capi-image-test";
+
+struct Env {
+    cloud: FakeCloud,
+    _os: fake_openstack::Running,
+    kube: Fake,
+    _kube: fake_kube::Running,
+    mirror: String,
+    _mirror_rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let cloud = FakeCloud::new();
+        cloud.seed().demo();
+        cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
+        cloud
+            .seed()
+            .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));
+        let os = cloud.serve_in_background(0).expect("fake cloud serves");
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = cloud
+            .endpoints(&os.url)
+            .clouds_yaml("fake")
+            .replace(
+                "    auth_type: none\n",
+                "    auth_type: none\n    api_timeout: 5\n",
+            )
+            .replace("/image\n", "/image/v2\n")
+            .replace("/network\n", "/network/v2.0\n")
+            .replace("/load-balancer\n", "/load-balancer/v2\n");
+        std::fs::write(dir.path().join("clouds.yaml"), yaml).unwrap();
+        let kube = Fake::builder()
+            .profile(Profile::Default)
+            .tick(Duration::from_millis(2))
+            .hooks(support::cloud_glue::Glue {
+                cloud: cloud.clone(),
+            })
+            .build()
+            .expect("fake kube");
+        let running = kube.serve_in_background(0).expect("fake kube serves");
+        kube.write_kubeconfig(&dir.path().join("mgmt.kubeconfig"))
+            .unwrap();
+        let (mirror, _, rt) = support::mirror::start();
+        Env {
+            cloud,
+            _os: os,
+            kube,
+            _kube: running,
+            mirror,
+            _mirror_rt: rt,
+            dir,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn settings(&self, name: &str, extra: &str) -> PathBuf {
+        let p = self.path().join(format!("{name}.yaml"));
+        let body = format!(
+            "cluster_name: {name}\ncloud_provider: fake\nnode_image: {IMAGE}\nkubernetes_version: v1.33.x\n\
+             controller_flavor: SCS-2V-4-20s\nworker_flavor: SCS-2V-4-20\nrestrict_kubeapi: [none]\n{extra}"
+        );
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        let home = self.home();
+        std::fs::create_dir_all(&home).unwrap();
+        Command::cargo_bin("scs-capi")
+            .unwrap()
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("OS_CLIENT_CONFIG_FILE", self.path().join("clouds.yaml"))
+            .env("KUBECONFIG", self.path().join("mgmt.kubeconfig"))
+            .env("SCS_CAPI_ADDON_MIRROR", &self.mirror)
+            .env("NO_COLOR", "1")
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    }
+
+    fn create(&self, file: &Path, extra: &[&str]) -> Output {
+        let f = file.to_str().unwrap();
+        let mut args = vec!["create-cluster", "-f", f, "--timeout", "60"];
+        args.extend_from_slice(extra);
+        self.cmd(&args)
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+}
+
+fn json_report(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("json report: {e}\n{}", text(o)))
+}
+
+fn changes(report: &Value) -> Vec<(String, String)> {
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["object"].as_str().unwrap().to_string(),
+                p["change"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn create_converges_installs_addons_and_a_rerun_changes_nothing() {
+    let env = Env::new();
+    let f = env.settings("foo", "worker_count: 2\n");
+
+    // Dry run: every object would be created, nothing is touched.
+    let o = env.create(&f, &["--dry-run", "--output", "json"]);
+    assert_exit(&o, 0);
+    let plan = json_report(&o);
+    assert!(
+        changes(&plan).iter().all(|(_, c)| c == "create"),
+        "{plan:#}"
+    );
+    assert!(
+        env.kube
+            .request_log()
+            .iter()
+            .all(|r| r.verb != "apply" && r.verb != "create")
+    );
+
+    let o = env.create(&f, &["--output", "json"]);
+    assert_exit(&o, 0);
+    let report = json_report(&o);
+
+    // Server-side apply under `scs-capi`, templates before what references them.
+    let applies: Vec<(String, String)> = env
+        .kube
+        .request_log()
+        .into_iter()
+        .filter(|r| r.verb == "apply")
+        .map(|r| {
+            assert_eq!(r.field_manager.as_deref(), Some("scs-capi"));
+            (
+                r.kind.clone().unwrap_or_default(),
+                r.name.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let pos = |k: &str| applies.iter().position(|(kind, _)| kind == k);
+    let tmpl = pos("OpenStackMachineTemplate").expect("templates applied");
+    assert!(tmpl < pos("KubeadmControlPlane").unwrap(), "{applies:?}");
+    assert!(
+        pos("KubeadmConfigTemplate").unwrap() < pos("MachineDeployment").unwrap(),
+        "{applies:?}"
+    );
+    assert!(
+        pos("Cluster").unwrap() < pos("MachineDeployment").unwrap(),
+        "{applies:?}"
+    );
+
+    // The applied objects validate against the CRDs.
+    let crds = support::crds::CrdSet::shared("default");
+    for kind in [
+        "Cluster",
+        "KubeadmControlPlane",
+        "MachineDeployment",
+        "OpenStackCluster",
+        "OpenStackMachineTemplate",
+        "KubeadmConfigTemplate",
+    ] {
+        let api = if kind.starts_with("OpenStack") {
+            "infrastructure.cluster.x-k8s.io/v1beta1"
+        } else if kind.starts_with("Kubeadm") && kind.contains("ControlPlane") {
+            "controlplane.cluster.x-k8s.io/v1beta2"
+        } else if kind.starts_with("Kubeadm") {
+            "bootstrap.cluster.x-k8s.io/v1beta2"
+        } else {
+            "cluster.x-k8s.io/v1beta2"
+        };
+        let objs = env.kube.list(api, kind, Some("default"));
+        assert!(!objs.is_empty(), "no {kind}");
+        for mut o in objs {
+            o.as_object_mut().unwrap().remove("status");
+            if let Err(errs) = crds.validate(&o) {
+                panic!("{kind}: {errs:?}");
+            }
+        }
+    }
+
+    // The cloud holds what CAPO made for the cluster: 1 control plane + 2 workers.
+    let snap = env.cloud.snapshot();
+    let servers: Vec<&str> = snap["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .filter(|n| n.contains("foo"))
+        .collect();
+    assert_eq!(servers.len(), 3, "{servers:?}");
+    assert!(
+        snap["loadbalancers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["name"] == "k8s-clusterapi-cluster-default-foo-kubeapi")
+    );
+
+    // Kubeconfig: 0600 in the state dir, CAPI's context.
+    let kc = PathBuf::from(report["kubeconfig"].as_str().unwrap());
+    assert!(
+        kc.starts_with(env.home().join(".local/state/scs-capi/foo")),
+        "{kc:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(&kc).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        std::fs::read_to_string(&kc)
+            .unwrap()
+            .contains("foo-admin@foo")
+    );
+
+    // Addons in the workload cluster, labelled, recorded; the lock next to the file.
+    let wl = env
+        .kube
+        .workload("default", "foo")
+        .expect("workload cluster");
+    let ds = wl
+        .get("apps/v1", "DaemonSet", "kube-system", "calico-node")
+        .expect("calico applied");
+    assert_eq!(
+        ds["metadata"]["labels"]["addons.scs-capi.io/name"],
+        "calico"
+    );
+    assert!(
+        wl.get(
+            "apps/v1",
+            "DaemonSet",
+            "kube-system",
+            "openstack-cloud-controller-manager"
+        )
+        .is_some()
+    );
+    let addons: Vec<&str> = report["addons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["addon"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addons,
+        [
+            "calico",
+            "occm",
+            "snapshot-controller",
+            "cinder-csi",
+            "metrics-server",
+            "ingress-nginx"
+        ]
+    );
+    let occm = report["addons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["addon"] == "occm")
+        .unwrap();
+    assert_eq!(
+        occm["version"], "v1.33.1",
+        "OCCM follows the Kubernetes minor"
+    );
+    assert!(env.path().join("addons.lock.yaml").exists());
+    assert!(
+        wl.get("v1", "ConfigMap", "kube-system", "scs-capi-addons")
+            .is_some()
+    );
+
+    // Re-run: nothing to change on the management cluster.
+    env.kube.clear_request_log();
+    let o = env.create(&f, &["--output", "json", "--locked"]);
+    assert_exit(&o, 0);
+    let again = json_report(&o);
+    assert!(
+        changes(&again).iter().all(|(_, c)| c == "unchanged"),
+        "{again:#}"
+    );
+    assert!(
+        env.kube.request_log().iter().all(|r| r.verb != "apply"),
+        "no apply on the management cluster"
+    );
+
+    // Scale: one MachineDeployment change, applied and converged.
+    let f = env.settings("foo", "worker_count: 3\n");
+    let o = env.create(&f, &["--output", "json"]);
+    assert_exit(&o, 0);
+    let scaled = json_report(&o);
+    let changed: Vec<_> = changes(&scaled)
+        .into_iter()
+        .filter(|(_, c)| c != "unchanged")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].0.starts_with("MachineDeployment"), "{changed:?}");
+    let md = env.kube.list(
+        "cluster.x-k8s.io/v1beta2",
+        "MachineDeployment",
+        Some("default"),
+    );
+    assert_eq!(md[0]["spec"]["replicas"], 3);
+    assert_eq!(md[0]["status"]["readyReplicas"], 3);
+
+    // get-kubeconfig --merge keeps the other entries of the user's kubeconfig.
+    let user_kc = env.path().join("user.kubeconfig");
+    std::fs::write(&user_kc, "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: 'https://9.9.9.9'}\ncontexts: []\nusers: []\n").unwrap();
+    let home = env.home();
+    let o = Command::cargo_bin("scs-capi")
+        .unwrap()
+        .args(["get-kubeconfig", "foo", "--merge", "--kubeconfig"])
+        .arg(env.path().join("mgmt.kubeconfig"))
+        .env_clear()
+        .env("HOME", &home)
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("KUBECONFIG", &user_kc)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let merged = std::fs::read_to_string(&user_kc).unwrap();
+    assert!(
+        merged.contains("other") && merged.contains("foo-admin@foo"),
+        "{merged}"
+    );
+    assert_eq!(
+        std::fs::metadata(&user_kc).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn a_quota_fault_is_reported_with_the_clouds_message_and_a_rerun_converges() {
+    let env = Env::new();
+    let f = env.settings("bar", "worker_count: 1\n");
+    env.kube.fail_machine_quota_after("bar", 1);
+    let o = env.create(&f, &[]);
+    assert_exit(&o, 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Quota exceeded for cores"), "{}", text(&o));
+    assert!(!err.contains("timed out"), "{}", text(&o));
+
+    // Interrupted/failed create: after the fault is gone and the failed machine removed
+    // (as the hint says), a re-run converges.
+    env.kube.clear_cluster_faults("bar");
+    for m in env
+        .kube
+        .list("cluster.x-k8s.io/v1beta2", "Machine", Some("default"))
+    {
+        let failed = !m["status"]["deprecated"]["v1beta1"]["failureMessage"].is_null();
+        if failed {
+            delete_machine(&env, m["metadata"]["name"].as_str().unwrap());
+        }
+    }
+    let o = env.create(&f, &[]);
+    assert_exit(&o, 0);
+}
+
+/// Deletes a Machine as a user would (`kubectl delete machine`), through kube-rs.
+fn delete_machine(env: &Env, name: &str) {
+    use kube::api::{Api, DynamicObject};
+    use kube::discovery::ApiResource;
+    let text = env.kube.kubeconfig().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::from_yaml(&text).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(cfg).unwrap();
+        let ar = ApiResource {
+            group: "cluster.x-k8s.io".into(),
+            version: "v1beta2".into(),
+            api_version: "cluster.x-k8s.io/v1beta2".into(),
+            kind: "Machine".into(),
+            plural: "machines".into(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
+        api.delete(name, &Default::default()).await.unwrap();
+    });
+}
+
+#[test]
+fn delete_refuses_without_confirmation_then_removes_lb_services_and_the_cluster() {
+    let env = Env::new();
+    let f = env.settings("baz", "worker_count: 1\n");
+    assert_exit(&env.create(&f, &[]), 0);
+    let wl = env
+        .kube
+        .workload("default", "baz")
+        .expect("workload cluster");
+    wl.put(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+                  "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})).unwrap();
+
+    // No terminal and no --yes: refused before anything changes.
+    let o = env.cmd(&["delete-cluster", "baz"]);
+    assert_exit(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--yes"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        env.kube
+            .get("cluster.x-k8s.io/v1beta2", "Cluster", "default", "baz")
+            .is_some()
+    );
+
+    let o = env.cmd(&["delete-cluster", "baz", "--dry-run"]);
+    assert_exit(&o, 0);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("would delete LoadBalancer Service default/web"),
+        "{}",
+        text(&o)
+    );
+    assert!(wl.get("v1", "Service", "default", "web").is_some());
+
+    let o = env.cmd(&[
+        "delete-cluster",
+        "baz",
+        "--yes",
+        "--volumes",
+        "delete",
+        "--timeout",
+        "60",
+    ]);
+    assert_exit(&o, 0);
+    assert!(
+        wl.get("v1", "Service", "default", "web").is_none(),
+        "LB Service removed first"
+    );
+    assert!(
+        env.kube
+            .get("cluster.x-k8s.io/v1beta2", "Cluster", "default", "baz")
+            .is_none()
+    );
+    assert!(
+        env.kube
+            .list("cluster.x-k8s.io/v1beta2", "Machine", Some("default"))
+            .is_empty()
+    );
+}
