@@ -1,5 +1,5 @@
-//! fake-kube's simulated CAPO wired to the fake OpenStack: what CAPO would create (network
-//! + subnet, router, security groups, the kube-API load balancer, one server per machine)
+//! fake-kube's simulated CAPO wired to the fake OpenStack: what CAPO would create (network,
+//! subnet, router, security groups, the kube-API load balancer, one server per machine)
 //! is created in the [`FakeCloud`] under CAPO's names, so a lifecycle test can check the
 //! cloud as well as the management cluster.
 
