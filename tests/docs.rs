@@ -133,15 +133,28 @@ fn documented_commands_exist() {
     let cli = scs_capi::cli::Cli::command();
     let mut checked = 0;
     for (file, text) in user_docs() {
+        // Only code counts (fenced blocks and `inline` spans): prose such as "the scs-capi
+        // defaults file" is not a command line.
+        let mut fenced = false;
         for (i, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
             let mut rest = line;
+            let mut offset = 0;
             while let Some(at) = rest.find("scs-capi ") {
+                let in_code = fenced || line[..offset + at].matches('`').count() % 2 == 1;
                 let words: Vec<&str> = rest[at + "scs-capi ".len()..]
                     .split(|c: char| c.is_whitespace() || c == '`')
                     .filter(|w| !w.is_empty())
                     .take(2)
                     .collect();
+                offset += at + "scs-capi ".len();
                 rest = &rest[at + "scs-capi ".len()..];
+                if !in_code {
+                    continue;
+                }
                 let Some(first) = words.first() else { continue };
                 if first.starts_with('-')
                     || !first.chars().all(|c| c.is_ascii_lowercase() || c == '-')
