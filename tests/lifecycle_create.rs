@@ -449,6 +449,26 @@ fn delete_refuses_without_confirmation_then_removes_lb_services_and_the_cluster(
     wl.put(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
                   "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})).unwrap();
 
+    let of_baz = |snap: &serde_json::Value| -> Vec<String> {
+        let mut found = Vec::new();
+        for (kind, list) in snap.as_object().unwrap() {
+            for item in list.as_array().into_iter().flatten() {
+                let name = item["name"].as_str().unwrap_or_default();
+                if name.contains("baz") {
+                    found.push(format!("{kind} {name}"));
+                }
+            }
+        }
+        found
+    };
+    let before = of_baz(&env.cloud.snapshot());
+    for kind in ["servers", "networks", "loadbalancers", "security_groups"] {
+        assert!(
+            before.iter().any(|r| r.starts_with(kind)),
+            "no {kind} of baz: {before:?}"
+        );
+    }
+
     // No terminal and no --yes: refused before anything changes.
     let o = env.cmd(&["delete-cluster", "baz"]);
     assert_exit(&o, 2);
@@ -463,7 +483,7 @@ fn delete_refuses_without_confirmation_then_removes_lb_services_and_the_cluster(
             .is_some()
     );
 
-    let o = env.cmd(&["delete-cluster", "baz", "--dry-run"]);
+    let o = env.cmd(&["delete-cluster", "baz", "--dry-run", "--os-cloud", "fake"]);
     assert_exit(&o, 0);
     assert!(
         String::from_utf8_lossy(&o.stdout)
@@ -481,8 +501,15 @@ fn delete_refuses_without_confirmation_then_removes_lb_services_and_the_cluster(
         "delete",
         "--timeout",
         "60",
+        "--os-cloud",
+        "fake",
     ]);
     assert_exit(&o, 0);
+    // The cloud holds nothing of the cluster any more (what the simulated CAPO made and
+    // left behind went through the cleanup), and the state directory is gone.
+    let left = of_baz(&env.cloud.snapshot());
+    assert!(left.is_empty(), "left in the cloud: {left:?}\n{}", text(&o));
+    assert!(!env.home().join(".local/state/scs-capi/baz").exists());
     assert!(
         wl.get("v1", "Service", "default", "web").is_none(),
         "LB Service removed first"

@@ -9,12 +9,10 @@
 
 use serde::Serialize;
 
-use crate::cloud::api::Api;
-use crate::cloud::cleanup::{self, ExecOptions, Plan, Report, VolumePolicy};
+use crate::cloud::cleanup::{self, Plan, Report, VolumePolicy};
+use crate::cloud::config;
 use crate::cloud::names::ClusterNames;
 use crate::cloud::prepare::R4_NAMESPACE;
-use crate::cloud::retry::RetryPolicy;
-use crate::cloud::{Session, config};
 use crate::commands::prepare_cloud::Output;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -89,18 +87,13 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
     let mut progress = |line: &str| {
         let _ = writeln!(err, "{line}");
     };
-    let (plan, skipped, report) = rt.block_on(async {
-        let session = Session::connect(&cloud).await?;
-        let api = Api::new(&session, RetryPolicy::for_cloud(&cloud));
-        let (plan, skipped) =
-            cleanup::plan_cleanup(&session, &api, &names, volumes, &mut progress).await?;
-        if args.dry_run {
-            return Ok::<_, crate::cloud::CloudError>((plan, skipped, None));
-        }
-        let report =
-            cleanup::run_plan(&session, &api, &plan, ExecOptions::default(), &mut progress).await;
-        Ok((plan, skipped, Some(report)))
-    })?;
+    let (plan, skipped, report) = rt.block_on(cleanup::connect_and_run(
+        &cloud,
+        &names,
+        volumes,
+        args.dry_run,
+        &mut progress,
+    ))?;
     let io = |e: std::io::Error| Error::Other(e.into());
     match args.output {
         Output::Json => {
@@ -152,7 +145,7 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
 }
 
 /// `--cluster`/`--prefix` must be names scs-capi could have created resources with.
-fn check_name(flag: &str, value: &str) -> Result<()> {
+pub(crate) fn check_name(flag: &str, value: &str) -> Result<()> {
     match crate::settings::validate::dns_label_problem(value) {
         None => Ok(()),
         Some(problem) => Err(Error::usage(

@@ -1,10 +1,17 @@
 //! `scs-capi delete-cluster NAME`: confirmation (refused without a terminal unless
-//! `--yes`), then [`crate::lifecycle::delete`]; the report goes to stdout.
+//! `--yes`), then [`crate::lifecycle::delete`] (workload Services and claims, the Cluster on
+//! the management cluster), then [`crate::cloud::cleanup`] for whatever the cluster left in
+//! OpenStack, the application credential included; the report goes to stdout.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cloud::cleanup::{self, VolumePolicy};
+use crate::cloud::config;
+use crate::cloud::names::ClusterNames;
+use crate::cloud::prepare::R4_NAMESPACE;
+use crate::commands::cleanup::check_name;
 use crate::commands::create_cluster::{Output, runtime};
 use crate::error::{Error, Result};
 use crate::lifecycle::create::mgmt_client;
@@ -31,6 +38,12 @@ pub struct Args {
     /// Context in that kubeconfig (else its current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// The cloud in `clouds.yaml` whose leftovers are cleaned up (else `OS_CLOUD`).
+    #[arg(long, value_name = "NAME")]
+    pub os_cloud: Option<String>,
+    /// The prefix the cluster's OpenStack names carry (settings `prefix`; default `capi`).
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
     /// How long to wait for the cluster to be gone, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pub timeout: u64,
@@ -41,6 +54,17 @@ pub struct Args {
 
 pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> Result<()> {
     let volumes = args.volumes.unwrap_or(Volumes::Keep);
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(|| crate::settings::Settings::default().prefix);
+    check_name("NAME", &args.name)?;
+    check_name("--prefix", &prefix)?;
+    // A cloud that cannot be resolved stops us before anything is deleted.
+    let cloud = config::resolve(args.os_cloud.as_deref())?;
+    for w in &cloud.warnings {
+        let _ = writeln!(err, "warning: {w}");
+    }
     if !args.dry_run && !args.yes {
         if !std::io::stdin().is_terminal() {
             return Err(Error::usage(
@@ -74,9 +98,14 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
     };
-    let report = runtime()?.block_on(async {
+    let names = ClusterNames::new(prefix, args.name.clone(), R4_NAMESPACE);
+    let policy = match volumes {
+        Volumes::Keep => VolumePolicy::Keep,
+        Volumes::Delete => VolumePolicy::Delete,
+    };
+    let (report, (plan, _, cleaned)) = runtime()?.block_on(async {
         let (client, server) = mgmt_client(&target).await?;
-        delete::run(
+        let report = delete::run(
             &client,
             &server,
             &args.name,
@@ -85,12 +114,31 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
             Duration::from_secs(args.timeout),
             progress.as_ref(),
         )
-        .await
+        .await?;
+        // What CAPI/CAPO and OCCM left (or never owned: server groups, the cilium group,
+        // the application credential) goes now, in dependency order.
+        progress.phase("cleaning up the cloud");
+        let mut line = |l: &str| progress.message(l);
+        let cleanup =
+            cleanup::connect_and_run(&cloud, &names, policy, args.dry_run, &mut line).await?;
+        Ok::<_, Error>((report, cleanup))
     })?;
     let io = |e: std::io::Error| Error::Other(e.into());
+    let complete = cleaned.as_ref().is_none_or(cleanup::Report::is_complete);
+    if complete && !args.dry_run {
+        // Kubeconfig and credential are gone with the cluster; the directory goes too.
+        if let Ok(dir) = crate::cloud::prepare::state_dir(&args.name) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
     if args.output == Output::Json {
-        let v = serde_json::to_string_pretty(&report).map_err(|e| Error::Other(e.into()))?;
-        return writeln!(out, "{v}").map_err(io);
+        let doc = serde_json::json!({
+            "cluster": &report,
+            "cloud": {"name": &cloud.name, "plan": &plan, "report": &cleaned, "complete": cleaned.as_ref().map(cleanup::Report::is_complete)},
+        });
+        let v = serde_json::to_string_pretty(&doc).map_err(|e| Error::Other(e.into()))?;
+        writeln!(out, "{v}").map_err(io)?;
+        return incomplete(&args.name, cleaned.as_ref());
     }
     let verb = if args.dry_run {
         "would delete"
@@ -118,5 +166,25 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         )
         .map_err(io)?;
     }
-    Ok(())
+    match &cleaned {
+        Some(r) => write!(out, "\n{}", r.render_table()).map_err(io)?,
+        None => write!(out, "\n{}", plan.render_table()).map_err(io)?,
+    }
+    incomplete(&args.name, cleaned.as_ref())
+}
+
+/// Exit 1 when the cloud cleanup left something (the table says what).
+fn incomplete(cluster: &str, cleaned: Option<&cleanup::Report>) -> Result<()> {
+    match cleaned {
+        Some(r) if !r.is_complete() => Err(Error::Incomplete {
+            message: format!(
+                "cluster `{cluster}` is deleted, but its cloud cleanup is incomplete: {}",
+                r.summary()
+            ),
+            hint: Some(format!(
+                "fix what the table shows (or wait) and run `scs-capi cleanup --cluster {cluster}`: it continues where this run stopped"
+            )),
+        }),
+        _ => Ok(()),
+    }
 }

@@ -22,8 +22,33 @@ pub use inventory::Inventory;
 pub use plan::{Action, Blocked, Kind, Node, Plan, VolumePolicy, plan};
 
 use super::api::Api;
+use super::config::ResolvedCloud;
 use super::names::ClusterNames;
+use super::retry::RetryPolicy;
 use super::{CloudError, Session};
+
+/// Connects to `cloud`, plans the cleanup of `names`' cluster and, unless `dry_run`,
+/// executes it: what `cleanup` and `delete-cluster` both run. Returns the plan, the
+/// services not looked at, and the report (`None` on a dry run).
+///
+/// # Errors
+/// Authentication or a list call that fails (nothing has been deleted then).
+pub async fn connect_and_run(
+    cloud: &ResolvedCloud,
+    names: &ClusterNames,
+    volumes: VolumePolicy,
+    dry_run: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Plan, Vec<String>, Option<Report>), CloudError> {
+    let session = Session::connect(cloud).await?;
+    let api = Api::new(&session, RetryPolicy::for_cloud(cloud));
+    let (plan, skipped) = plan_cleanup(&session, &api, names, volumes, progress).await?;
+    if dry_run {
+        return Ok((plan, skipped, None));
+    }
+    let report = run_plan(&session, &api, &plan, ExecOptions::default(), progress).await;
+    Ok((plan, skipped, Some(report)))
+}
 
 /// Lists the project and plans the cleanup of `names`' cluster. `progress` gets one line
 /// per phase.
