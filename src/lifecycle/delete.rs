@@ -4,9 +4,8 @@
 //! Cluster is deleted on the management cluster and the wait lasts until CAPI/CAPO have
 //! removed it (machines, servers, network, kube-API LB); finally the local state goes.
 //!
-//! Not yet here: the cloud cleanup planner run for leftovers and the deletion of the
-//! per-cluster application credential (they need the OpenStack inventory of
-//! `cloud::cleanup`, which is being finished separately).
+//! The cloud side (leftovers, server groups, the application credential) follows in the
+//! command with [`crate::cloud::cleanup::connect_and_run`].
 
 use std::time::{Duration, Instant};
 
