@@ -177,19 +177,7 @@ fn request(operation: Operation, args: &Args, err: &mut dyn std::io::Write) -> R
 }
 
 fn print_report(report: &Report, output: Output, out: &mut dyn std::io::Write) -> Result<()> {
-    let rows: Vec<[&str; 4]> = report
-        .steps
-        .iter()
-        .map(|s| {
-            [
-                s.state.as_str(),
-                s.step.as_str(),
-                s.name.as_str(),
-                s.detail.as_str(),
-            ]
-        })
-        .collect();
-    super::write_steps(report, &rows, output, out)?;
+    super::write_steps(report, &report.steps, output, out)?;
     if let (Output::Text, Some(plan)) = (output, &report.upgrade_plan) {
         writeln!(out, "\nclusterctl upgrade plan:\n{plan}").map_err(|e| Error::Other(e.into()))?;
     }

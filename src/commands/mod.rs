@@ -21,18 +21,36 @@ pub enum Output {
     Json,
 }
 
-/// Writes `serde` data as pretty JSON, or rows as the `STATE STEP NAME DETAIL` table that
-/// plans and reports share (columns padded to the widest entry).
+/// A step of a plan or report as a row of the `STATE STEP NAME DETAIL` table.
+pub(crate) trait StepRow {
+    fn row(&self) -> [&str; 4];
+}
+
+impl StepRow for crate::cloud::prepare::Step {
+    fn row(&self) -> [&str; 4] {
+        [self.state.as_str(), &self.step, &self.name, &self.detail]
+    }
+}
+
+impl StepRow for crate::mgmt::lifecycle::Step {
+    fn row(&self) -> [&str; 4] {
+        [self.state.as_str(), &self.step, &self.name, &self.detail]
+    }
+}
+
+/// Writes `serde` data as pretty JSON, or its steps as the `STATE STEP NAME DETAIL` table
+/// that plans and reports share (columns padded to the widest entry).
 ///
 /// # Errors
 /// When stdout cannot be written or the data cannot be encoded.
-pub(crate) fn write_steps<T: serde::Serialize>(
+pub(crate) fn write_steps<T: serde::Serialize, S: StepRow>(
     data: &T,
-    rows: &[[&str; 4]],
+    steps: &[S],
     output: Output,
     out: &mut dyn std::io::Write,
 ) -> crate::error::Result<()> {
     use crate::error::Error;
+    let rows: Vec<[&str; 4]> = steps.iter().map(StepRow::row).collect();
     let io = |e: std::io::Error| Error::Other(e.into());
     match output {
         Output::Json => {

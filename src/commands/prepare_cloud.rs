@@ -174,17 +174,5 @@ pub fn run(
 }
 
 fn print_plan(plan: &Plan, output: Output, out: &mut dyn std::io::Write) -> Result<()> {
-    let rows: Vec<[&str; 4]> = plan
-        .steps
-        .iter()
-        .map(|s| {
-            [
-                s.state.as_str(),
-                s.step.as_str(),
-                s.name.as_str(),
-                s.detail.as_str(),
-            ]
-        })
-        .collect();
-    super::write_steps(plan, &rows, output, out)
+    super::write_steps(plan, &plan.steps, output, out)
 }
