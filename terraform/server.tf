@@ -40,6 +40,9 @@ locals {
     kind_node_image = var.kind_node_image
     scs_capi_url    = var.scs_capi_url
     scs_capi_sha256 = local.scs_capi_sha256
+    # --sha256 TOOL=SUM flags of `scs-capi mgmt init` (validated: names and hex only).
+    mgmt_tool_sha256    = var.mgmt_tool_sha256
+    mgmt_allow_unpinned = var.mgmt_allow_unpinned
     # The defaults file: these keys are scs-capi settings keys.
     cloud_provider    = var.cloud_provider
     prefix            = var.prefix

@@ -311,6 +311,28 @@ variable "scs_capi_sha256" {
   }
 }
 
+variable "mgmt_tool_sha256" {
+  description = "SHA-256 sums, by tool name, for the management tools scs-capi has no published checksum pinned for (clusterctl, hubble, orc; `scs-capi mgmt init --dry-run` lists them). Passed to `scs-capi mgmt init` as --sha256 TOOL=SUM. Without them (or mgmt_allow_unpinned) the bootstrap stops before installing anything and names the missing sums."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for tool, sum in var.mgmt_tool_sha256 : can(regex("^[a-z][a-z0-9-]*$", tool)) && can(regex("^[0-9a-fA-F]{64}$", sum))])
+    error_message = "The mgmt_tool_sha256 keys must be tool names (clusterctl, hubble, orc) and the values 64 hexadecimal characters."
+  }
+}
+
+variable "mgmt_allow_unpinned" {
+  description = "Let `scs-capi mgmt init` install tools that have neither a pinned nor a given SHA-256 (--allow-unpinned: checked against the release's own checksum file where it has one, else installed unverified with a warning). Prefer mgmt_tool_sha256."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = var.mgmt_allow_unpinned == true || var.mgmt_allow_unpinned == false
+    error_message = "The mgmt_allow_unpinned must be true or false."
+  }
+}
+
 variable "scs_capi_binary" {
   description = "Path (on the deploy host) of a locally built scs-capi for linux-amd64 (e.g. ../target/release/scs-capi). It is copied over ssh (your ssh-agent must hold the key of ssh_public_key) and checked against its SHA-256 on the server. Empty = download scs_capi_url."
   type        = string

@@ -183,3 +183,37 @@ fn documented_commands_exist() {
     }
     assert!(checked > 30, "only {checked} command mentions found");
 }
+
+/// Every `scs-capi ...` command line in a fenced block of the user docs parses with the
+/// CLI as written: flags and arguments exist and required ones are there (a doc that says
+/// `create-cluster demo.yaml` where `-f` is needed fails here, not at the user's prompt).
+#[test]
+fn documented_command_lines_parse() {
+    use clap::Parser;
+    let mut checked = 0;
+    for (file, text) in user_docs() {
+        let mut fenced = false;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            let command = line.trim_start().trim_start_matches("$ ");
+            if !fenced || !command.starts_with("scs-capi ") {
+                continue;
+            }
+            // The shell's part ends the command: comments, redirections, pipes, lists.
+            let end = [" #", "|", ">", "&&", ";"]
+                .iter()
+                .filter_map(|s| command.find(s))
+                .min()
+                .unwrap_or(command.len());
+            let argv: Vec<&str> = command[..end].split_whitespace().collect();
+            if let Err(e) = scs_capi::cli::Cli::try_parse_from(&argv) {
+                panic!("{file}:{}: `{}` does not parse:\n{e}", i + 1, argv.join(" "));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} command lines found");
+}

@@ -643,6 +643,13 @@ fn check_cloud_config(r: &Rendered) -> (Json, String) {
         "scs-capi mgmt init --kubeconfig ~/.kube/config --context kind-kind --bin-dir ~/.local/bin",
     );
     assert!(installed < mgmt_init && kind_cluster < mgmt_init);
+    // The command line the server runs is one the CLI accepts.
+    let line = script[mgmt_init..].lines().next().unwrap_or_default();
+    let argv = line
+        .strip_suffix('\'')
+        .unwrap_or_else(|| panic!("`{line}` is not a quoted as_user command"));
+    let parsed = <scs_capi::cli::Cli as clap::Parser>::try_parse_from(argv.split_whitespace());
+    assert!(parsed.is_ok(), "`{argv}`: {:?}", parsed.err());
     assert!(
         pos(
             &script,
@@ -1102,6 +1109,8 @@ fn cloud_init_in_local_binary_mode() {
         !script.contains("-o \"$work/scs-capi\""),
         "nothing to download in binary mode"
     );
+    // No sums given: mgmt init gets none and will name what is missing.
+    pos(&script, "--bin-dir ~/.local/bin'\n");
     let files = tf_files();
     let (_, upload) = blocks(&files, "resource")
         .find(|(_, b)| label(b, 0) == "terraform_data" && label(b, 1) == "scs_capi_upload")
@@ -1162,8 +1171,24 @@ fn cloud_init_in_release_mode() {
         ("scs_capi_sha256", sha.clone().into()),
         ("kind_node_image", "kindest/node:v1.34.0".into()),
         ("cluster_defaults", object(&[])),
+        (
+            "mgmt_tool_sha256",
+            object(&[
+                ("clusterctl", "CD".repeat(32).into()),
+                ("orc", "ef".repeat(32).into()),
+            ]),
+        ),
+        ("mgmt_allow_unpinned", true.into()),
     ]);
     let (_, script) = check_cloud_config(&r);
+    pos(
+        &script,
+        &format!(
+            "--bin-dir ~/.local/bin --sha256 clusterctl={} --sha256 orc={} --allow-unpinned'\n",
+            "cd".repeat(32),
+            "ef".repeat(32)
+        ),
+    );
     let download = pos(
         &script,
         &format!("curl -fsSL --retry 5 -o \"$work/scs-capi\" '{url}'"),

@@ -62,6 +62,16 @@ scs_capi_binary = "../target/release/scs-capi"
 # scs_capi_url    = "https://example.com/scs-capi/v1.0.0/scs-capi-linux-amd64"
 # scs_capi_sha256 = "<64 hex digits from the release's checksum file>"
 
+# --- management tools without a published SHA-256 (see `scs-capi mgmt init --dry-run`) ---
+# Sums you checked yourself; without them (or mgmt_allow_unpinned = true) the bootstrap
+# stops before `clusterctl init` and names what is missing.
+# mgmt_tool_sha256 = {
+#   clusterctl = "<64 hex digits>"
+#   hubble     = "<64 hex digits>"
+#   orc        = "<64 hex digits>"
+# }
+# mgmt_allow_unpinned = false
+
 # --- more defaults for every cluster (scs-capi settings keys; docs/configuration.md) ---
 cluster_defaults = {
   controller_flavor  = "SCS-2V-4-20s"
