@@ -19,6 +19,7 @@ pub mod create;
 pub mod delete;
 pub mod kubeconfig;
 pub mod objects;
+pub mod upgrade;
 pub mod wait;
 
 use std::fmt;
