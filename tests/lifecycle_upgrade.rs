@@ -324,7 +324,9 @@ fn a_stuck_rollout_reports_the_fault_and_a_rerun_converges() {
     assert_exit(&env.create(&f, &[]), 0);
 
     env.kube.stick_provisioning("stk");
-    let o = upgrade(&env, &f, &["--to", "v1.34.x", "--timeout", "3"]);
+    // The deadline leaves the simulated controllers time to create the new server (the
+    // fault shows once it exists) on a loaded machine.
+    let o = upgrade(&env, &f, &["--to", "v1.34.x", "--timeout", "8"]);
     assert_exit(&o, 1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("Instance state is BUILD"), "{}", text(&o));

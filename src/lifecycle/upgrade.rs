@@ -43,7 +43,8 @@ use crate::ui::Progress;
 pub struct Report {
     pub cluster: String,
     pub dry_run: bool,
-    /// The version the control plane ran before (`v1.33.13`).
+    /// The version the cluster ran before (`v1.33.13`; the lowest of control plane and
+    /// workers).
     pub from: String,
     /// The target version (`v1.34.11`).
     pub to: String,
@@ -140,8 +141,10 @@ pub fn check_step(cluster: &str, current: &str, target: KubernetesVersion) -> Re
     Ok(Step::Upgrade)
 }
 
-/// The version the cluster's control plane runs (`spec.version` of the KubeadmControlPlane
-/// the Cluster names); `None` when the Cluster or its control plane does not exist.
+/// The version the cluster runs: the lowest of its KubeadmControlPlane's `spec.version`
+/// and its MachineDeployments' (after an interrupted upgrade the workers may still be a
+/// minor behind, and the next step counts from them); `None` when the Cluster or its
+/// control plane does not exist.
 ///
 /// # Errors
 /// API failures.
@@ -151,12 +154,12 @@ pub async fn live_version(
     refs: &ClusterRefs,
 ) -> std::result::Result<Option<String>, MgmtError> {
     let name = &refs.cluster;
-    let what = format!("reading Cluster `{}/{name}`", refs.namespace);
+    let ns = &refs.namespace;
     let Some(cluster) = refs
         .cluster_api(mgmt)
         .get_opt(name)
         .await
-        .map_err(|e| api_error(&what, server, e))?
+        .map_err(|e| api_error(&format!("reading Cluster `{ns}/{name}`"), server, e))?
     else {
         return Ok(None);
     };
@@ -170,15 +173,42 @@ pub async fn live_version(
     };
     let kcp = refs.kcp_api(mgmt).get_opt(&kcp_name).await.map_err(|e| {
         api_error(
-            &format!(
-                "reading KubeadmControlPlane `{}/{kcp_name}`",
-                refs.namespace
-            ),
+            &format!("reading KubeadmControlPlane `{ns}/{kcp_name}`"),
             server,
             e,
         )
     })?;
-    Ok(kcp.and_then(|k| k.data["spec"]["version"].as_str().map(String::from)))
+    let Some(cp) = kcp.and_then(|k| k.data["spec"]["version"].as_str().map(String::from)) else {
+        return Ok(None);
+    };
+    let mds = refs
+        .md_api(mgmt)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| api_error(&format!("listing MachineDeployments in `{ns}`"), server, e))?;
+    let workers = mds
+        .items
+        .iter()
+        .filter(|md| md.data["spec"]["clusterName"].as_str() == Some(name.as_str()))
+        .filter_map(|md| md.data["spec"]["template"]["spec"]["version"].as_str());
+    Ok(Some(lowest(&cp, workers)))
+}
+
+/// The lowest of `first` and `others` by (minor, patch); a version that does not parse
+/// wins, so that [`check_step`] reports it.
+fn lowest<'a>(first: &str, others: impl Iterator<Item = &'a str>) -> String {
+    let key = |v: &str| {
+        v.parse::<KubernetesVersion>()
+            .map(|k| (k.minor, k.patch.unwrap_or(0)))
+            .unwrap_or((0, 0))
+    };
+    let mut low = first.to_string();
+    for v in others {
+        if key(v) < key(&low) {
+            low = v.to_string();
+        }
+    }
+    low
 }
 
 /// Runs `upgrade-cluster` to `to` (else the settings' `kubernetes_version`).
@@ -264,12 +294,19 @@ pub async fn run(
     let planned = objects::compare_live(&mut kinds, &objs).await?;
     progress.finish("compared");
     let unchanged = planned.iter().all(|p| p.change == Change::Unchanged);
+    let refs = ClusterRefs::from_objects(&objs, NAMESPACE).ok_or_else(|| {
+        Error::usage(
+            "the rendered manifests have no Cluster object",
+            Some("check `--templates`".into()),
+        )
+    })?;
+    let before = refs.observe(&mgmt, &server).await?;
     let mut report = Report {
         cluster: cluster.clone(),
         dry_run: opts.dry_run,
         from: current.clone(),
         to: target.resolve(),
-        up_to_date: step == Step::Same && unchanged,
+        up_to_date: step == Step::Same && unchanged && wait::assess(&before).converged,
         cloud,
         objects: planned,
         machines_replaced: 0,
@@ -284,16 +321,9 @@ pub async fn run(
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
-    let refs = ClusterRefs::from_objects(&objs, NAMESPACE).ok_or_else(|| {
-        Error::usage(
-            "the rendered manifests have no Cluster object",
-            Some("check `--templates`".into()),
-        )
-    })?;
 
     // Templates and the rest first, then the control plane, then the workers; each wait
     // returns at once when its part is already done.
-    let before = refs.observe(&mgmt, &server).await?;
     let old_machines: BTreeSet<String> = before
         .machines
         .iter()
@@ -605,6 +635,15 @@ mod tests {
         assert!(check_step("foo", "v1.34.2", v("v1.34.1")).is_err());
         assert!(check_step("foo", "v1.34.2", v("v1.99.x")).is_err());
         assert!(check_step("foo", "1.34", v("v1.34.x")).is_err());
+    }
+
+    #[test]
+    fn the_lowest_version_counts() {
+        let low = |cp: &str, w: &[&str]| lowest(cp, w.iter().copied());
+        assert_eq!(low("v1.34.2", &["v1.33.13", "v1.34.2"]), "v1.33.13");
+        assert_eq!(low("v1.34.2", &[]), "v1.34.2");
+        assert_eq!(low("v1.34.10", &["v1.34.9"]), "v1.34.9");
+        assert_eq!(low("v1.34.1", &["garbage"]), "garbage");
     }
 
     #[test]
