@@ -61,6 +61,16 @@ pub enum Command {
     /// Exit status: 0 ready, 1 the cluster did not converge (blocking conditions printed),
     /// 2 usage, input, cloud or management-cluster error.
     CreateCluster(commands::create_cluster::Args),
+    /// Upgrade a workload cluster one Kubernetes minor (or patch) at a time: ensure the
+    /// node image, apply the new machine templates, roll the control plane, then the
+    /// workers, move OCCM/CSI to the new minor's release, delete unused templates.
+    /// `--dry-run` shows the versions and what would change.
+    ///
+    /// Exit status: 0 upgraded or already up to date, 1 the rollout did not finish
+    /// (blocking conditions printed; re-run to continue), 2 usage or input error
+    /// (a skipped minor or a downgrade is refused before anything changes), cloud or
+    /// management-cluster error.
+    UpgradeCluster(commands::upgrade_cluster::Args),
     /// Delete a workload cluster: its LoadBalancer Services (and, with `--volumes delete`,
     /// its volume claims) first, then the Cluster on the management cluster. Asks for
     /// confirmation unless `--yes`.

@@ -36,6 +36,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Command::PrepareCloud(args) => commands::prepare_cloud::run(args, templates, out, err),
         Command::Cleanup(args) => commands::cleanup::run(args, out, err),
         Command::CreateCluster(args) => commands::create_cluster::run(args, templates, out),
+        Command::UpgradeCluster(args) => commands::upgrade_cluster::run(args, templates, out),
         Command::DeleteCluster(args) => commands::delete_cluster::run(args, out, err),
         Command::GetKubeconfig(args) => commands::get_kubeconfig::run(args, out, err),
         Command::Mgmt(cmd) => commands::mgmt::run(cmd, out, err),

@@ -1,8 +1,7 @@
-//! `scs-capi create-cluster` and `get-kubeconfig` end to end on the fakes: the fake
-//! OpenStack (standalone, `auth_type: none`), fake-kube as the management cluster with its
-//! simulated CAPI/CAPO wired to the fake cloud (`support::cloud_glue`), the workload
-//! cluster fake it starts, and addon manifests from a local mirror. The binary runs as a
-//! process with `HOME`/`XDG_*` in a temp dir.
+//! `scs-capi create-cluster` and `get-kubeconfig` end to end on the fakes
+//! (`support::lifecycle::Env`: the fake OpenStack, fake-kube as the management cluster
+//! with its simulated CAPI/CAPO wired to the fake cloud, the workload cluster fake it
+//! starts, and addon manifests from a local mirror).
 //!
 //! The per-cluster application credential (and so the `kube-system/cloud-config` Secret)
 //! needs Keystone, which the standalone fake has not: that part is covered by
@@ -12,149 +11,13 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use fake_kube::{Fake, Profile};
-use fake_openstack::FakeCloud;
-use serde_json::{Value, json};
+use serde_json::json;
 
-const IMAGE: &str = "ubuntu-capi-image-test";
-
-struct Env {
-    cloud: FakeCloud,
-    _os: fake_openstack::Running,
-    kube: Fake,
-    _kube: fake_kube::Running,
-    mirror: String,
-    _mirror_rt: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let cloud = FakeCloud::new();
-        cloud.seed().demo();
-        cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
-        cloud
-            .seed()
-            .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));
-        let os = cloud.serve_in_background(0).expect("fake cloud serves");
-        let dir = tempfile::tempdir().unwrap();
-        let yaml = cloud
-            .endpoints(&os.url)
-            .clouds_yaml("fake")
-            .replace(
-                "    auth_type: none\n",
-                "    auth_type: none\n    api_timeout: 5\n",
-            )
-            .replace("/image\n", "/image/v2\n")
-            .replace("/network\n", "/network/v2.0\n")
-            .replace("/load-balancer\n", "/load-balancer/v2\n");
-        std::fs::write(dir.path().join("clouds.yaml"), yaml).unwrap();
-        let kube = Fake::builder()
-            .profile(Profile::Default)
-            .tick(Duration::from_millis(2))
-            .hooks(support::cloud_glue::Glue {
-                cloud: cloud.clone(),
-            })
-            .build()
-            .expect("fake kube");
-        let running = kube.serve_in_background(0).expect("fake kube serves");
-        kube.write_kubeconfig(&dir.path().join("mgmt.kubeconfig"))
-            .unwrap();
-        let (mirror, _, rt) = support::mirror::start();
-        Env {
-            cloud,
-            _os: os,
-            kube,
-            _kube: running,
-            mirror,
-            _mirror_rt: rt,
-            dir,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn settings(&self, name: &str, extra: &str) -> PathBuf {
-        let p = self.path().join(format!("{name}.yaml"));
-        let body = format!(
-            "cluster_name: {name}\ncloud_provider: fake\nnode_image: {IMAGE}\nkubernetes_version: v1.33.x\n\
-             controller_flavor: SCS-2V-4-20s\nworker_flavor: SCS-2V-4-20\nrestrict_kubeapi: [none]\n{extra}"
-        );
-        std::fs::write(&p, body).unwrap();
-        p
-    }
-
-    fn home(&self) -> PathBuf {
-        self.path().join("home")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        let home = self.home();
-        std::fs::create_dir_all(&home).unwrap();
-        Command::cargo_bin("scs-capi")
-            .unwrap()
-            .args(args)
-            .current_dir(self.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_STATE_HOME", home.join(".local/state"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
-            .env("OS_CLIENT_CONFIG_FILE", self.path().join("clouds.yaml"))
-            .env("KUBECONFIG", self.path().join("mgmt.kubeconfig"))
-            .env("SCS_CAPI_ADDON_MIRROR", &self.mirror)
-            .env("NO_COLOR", "1")
-            .timeout(Duration::from_secs(120))
-            .output()
-            .unwrap()
-    }
-
-    fn create(&self, file: &Path, extra: &[&str]) -> Output {
-        let f = file.to_str().unwrap();
-        let mut args = vec!["create-cluster", "-f", f, "--timeout", "60"];
-        args.extend_from_slice(extra);
-        self.cmd(&args)
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn assert_exit(o: &Output, code: i32) {
-    assert_eq!(o.status.code(), Some(code), "{}", text(o));
-}
-
-fn json_report(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("json report: {e}\n{}", text(o)))
-}
-
-fn changes(report: &Value) -> Vec<(String, String)> {
-    report["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["object"].as_str().unwrap().to_string(),
-                p["change"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
+use support::lifecycle::{Env, assert_exit, changes, json_report, text};
 
 #[test]
 fn create_converges_installs_addons_and_a_rerun_changes_nothing() {
@@ -207,33 +70,7 @@ fn create_converges_installs_addons_and_a_rerun_changes_nothing() {
     );
 
     // The applied objects validate against the CRDs.
-    let crds = support::crds::CrdSet::shared("default");
-    for kind in [
-        "Cluster",
-        "KubeadmControlPlane",
-        "MachineDeployment",
-        "OpenStackCluster",
-        "OpenStackMachineTemplate",
-        "KubeadmConfigTemplate",
-    ] {
-        let api = if kind.starts_with("OpenStack") {
-            "infrastructure.cluster.x-k8s.io/v1beta1"
-        } else if kind.starts_with("Kubeadm") && kind.contains("ControlPlane") {
-            "controlplane.cluster.x-k8s.io/v1beta2"
-        } else if kind.starts_with("Kubeadm") {
-            "bootstrap.cluster.x-k8s.io/v1beta2"
-        } else {
-            "cluster.x-k8s.io/v1beta2"
-        };
-        let objs = env.kube.list(api, kind, Some("default"));
-        assert!(!objs.is_empty(), "no {kind}");
-        for mut o in objs {
-            o.as_object_mut().unwrap().remove("status");
-            if let Err(errs) = crds.validate(&o) {
-                panic!("{kind}: {errs:?}");
-            }
-        }
-    }
+    support::lifecycle::assert_applied_objects_validate(&env.kube);
 
     // The cloud holds what CAPO made for the cluster: 1 control plane + 2 workers.
     let snap = env.cloud.snapshot();
@@ -403,38 +240,11 @@ fn a_quota_fault_is_reported_with_the_clouds_message_and_a_rerun_converges() {
     {
         let failed = !m["status"]["deprecated"]["v1beta1"]["failureMessage"].is_null();
         if failed {
-            delete_machine(&env, m["metadata"]["name"].as_str().unwrap());
+            env.delete_machine(m["metadata"]["name"].as_str().unwrap());
         }
     }
     let o = env.create(&f, &[]);
     assert_exit(&o, 0);
-}
-
-/// Deletes a Machine as a user would (`kubectl delete machine`), through kube-rs.
-fn delete_machine(env: &Env, name: &str) {
-    use kube::api::{Api, DynamicObject};
-    use kube::discovery::ApiResource;
-    let text = env.kube.kubeconfig().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let kc = kube::config::Kubeconfig::from_yaml(&text).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(cfg).unwrap();
-        let ar = ApiResource {
-            group: "cluster.x-k8s.io".into(),
-            version: "v1beta2".into(),
-            api_version: "cluster.x-k8s.io/v1beta2".into(),
-            kind: "Machine".into(),
-            plural: "machines".into(),
-        };
-        let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
-        api.delete(name, &Default::default()).await.unwrap();
-    });
 }
 
 #[test]
@@ -449,19 +259,7 @@ fn delete_refuses_without_confirmation_then_removes_lb_services_and_the_cluster(
     wl.put(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
                   "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})).unwrap();
 
-    let of_baz = |snap: &serde_json::Value| -> Vec<String> {
-        let mut found = Vec::new();
-        for (kind, list) in snap.as_object().unwrap() {
-            for item in list.as_array().into_iter().flatten() {
-                let name = item["name"].as_str().unwrap_or_default();
-                if name.contains("baz") {
-                    found.push(format!("{kind} {name}"));
-                }
-            }
-        }
-        found
-    };
-    let before = of_baz(&env.cloud.snapshot());
+    let before = env.cloud_resources_named("baz");
     for kind in ["servers", "networks", "loadbalancers", "security_groups"] {
         assert!(
             before.iter().any(|r| r.starts_with(kind)),
@@ -507,7 +305,7 @@ fn delete_refuses_without_confirmation_then_removes_lb_services_and_the_cluster(
     assert_exit(&o, 0);
     // The cloud holds nothing of the cluster any more (what the simulated CAPO made and
     // left behind went through the cleanup), and the state directory is gone.
-    let left = of_baz(&env.cloud.snapshot());
+    let left = env.cloud_resources_named("baz");
     assert!(left.is_empty(), "left in the cloud: {left:?}\n{}", text(&o));
     assert!(!env.home().join(".local/state/scs-capi/baz").exists());
     assert!(

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::lifecycle::create::{self, Options, Report};
+use crate::lifecycle::addons_apply::AddonResult;
+use crate::lifecycle::create::{self, CloudStep, Options, Report};
+use crate::lifecycle::objects::Planned;
 use crate::mgmt::client::Target;
 use crate::mgmt::runner::ProcessRunner;
 use crate::render::Profile;
@@ -133,14 +135,44 @@ pub fn run(
 }
 
 pub fn print_report(report: &Report, output: Output, out: &mut dyn std::io::Write) -> Result<()> {
-    let io = |e: std::io::Error| Error::Other(e.into());
     if output == Output::Json {
-        let v = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.into()))?;
-        return writeln!(out, "{v}").map_err(io);
+        return print_json(report, out);
     }
     let verb = if report.dry_run { "would" } else { "did" };
-    writeln!(out, "cluster `{}`: cloud ({verb})", report.cluster).map_err(io)?;
-    for s in &report.cloud {
+    print_cloud_and_objects(&report.cluster, verb, &report.cloud, &report.objects, out)?;
+    print_addons(&report.addons, out)?;
+    print_tail(
+        &report.notes,
+        report.kubeconfig.as_deref(),
+        report.dry_run,
+        report.seconds,
+        out,
+    )
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::Other(e.into())
+}
+
+/// A report as pretty JSON.
+pub(crate) fn print_json<T: serde::Serialize>(
+    report: &T,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let v = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.into()))?;
+    writeln!(out, "{v}").map_err(io)
+}
+
+/// The cloud steps and the management-cluster objects of a create or upgrade report.
+pub(crate) fn print_cloud_and_objects(
+    cluster: &str,
+    verb: &str,
+    cloud: &[CloudStep],
+    objects: &[Planned],
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    writeln!(out, "cluster `{cluster}`: cloud ({verb})").map_err(io)?;
+    for s in cloud {
         writeln!(
             out,
             "  {:<8} {:<24} {:<40} {}",
@@ -149,7 +181,7 @@ pub fn print_report(report: &Report, output: Output, out: &mut dyn std::io::Writ
         .map_err(io)?;
     }
     writeln!(out, "management cluster objects ({verb})").map_err(io)?;
-    for p in &report.objects {
+    for p in objects {
         let change = serde_json::to_value(&p.change)
             .ok()
             .and_then(|v| v.as_str().map(String::from))
@@ -161,22 +193,36 @@ pub fn print_report(report: &Report, output: Output, out: &mut dyn std::io::Writ
         };
         writeln!(out, "  {change:<9} {}{fields}", p.object).map_err(io)?;
     }
-    if !report.addons.is_empty() {
+    Ok(())
+}
+
+pub(crate) fn print_addons(addons: &[AddonResult], out: &mut dyn std::io::Write) -> Result<()> {
+    if !addons.is_empty() {
         writeln!(out, "addons").map_err(io)?;
-        for a in &report.addons {
+        for a in addons {
             writeln!(out, "  {:<20} {:<10} {}", a.addon, a.version, a.action).map_err(io)?;
         }
     }
-    for n in &report.notes {
+    Ok(())
+}
+
+/// Notes, the kubeconfig path and the closing line.
+pub(crate) fn print_tail(
+    notes: &[String],
+    kubeconfig: Option<&std::path::Path>,
+    dry_run: bool,
+    seconds: f64,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    for n in notes {
         writeln!(out, "note: {n}").map_err(io)?;
     }
-    if let Some(k) = &report.kubeconfig {
+    if let Some(k) = kubeconfig {
         writeln!(out, "kubeconfig: {}", k.display()).map_err(io)?;
     }
-    if report.dry_run {
-        writeln!(out, "dry run: nothing was changed").map_err(io)?;
+    if dry_run {
+        writeln!(out, "dry run: nothing was changed").map_err(io)
     } else {
-        writeln!(out, "done in {:.1}s", report.seconds).map_err(io)?;
+        writeln!(out, "done in {seconds:.1}s").map_err(io)
     }
-    Ok(())
 }

@@ -12,6 +12,7 @@ pub mod prepare_cloud;
 pub mod render;
 pub mod schema;
 pub mod settings;
+pub mod upgrade_cluster;
 pub mod validate;
 
 /// Format of a plan or report on stdout (`--output`).

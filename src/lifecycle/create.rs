@@ -279,6 +279,86 @@ pub async fn install_addons(
     Ok(addons_apply::apply(&wl, &wl_server, &req, progress).await?)
 }
 
+/// What the workload-cluster step did: where its kubeconfig went, the addons, notes.
+pub struct WorkloadStep {
+    pub kubeconfig: PathBuf,
+    pub addons: Vec<AddonResult>,
+    pub notes: Vec<String>,
+}
+
+/// The workload-cluster step of create and upgrade, once the cluster converged: its
+/// kubeconfig from the management cluster (checked, saved 0600 in the state directory),
+/// then the addons for `settings` (so an upgrade's settings carry the new minor and the
+/// catalog picks OCCM/CSI for it).
+///
+/// # Errors
+/// A missing or unusable kubeconfig Secret; the addon errors of [`install_addons`].
+pub async fn workload_and_addons(
+    opts: &Options,
+    settings: &Settings,
+    facts: &CloudFacts,
+    cloud_conf: Option<String>,
+    (mgmt, server): (&kube::Client, &str),
+    runner: &dyn Runner,
+    progress: &dyn Progress,
+) -> Result<WorkloadStep> {
+    let cluster = settings.name();
+    let text = kubeconfig::fetch(mgmt, server, NAMESPACE, cluster)
+        .await?
+        .ok_or_else(|| MgmtError::new(format!("cluster `{cluster}` is ready but Secret `{NAMESPACE}/{cluster}-kubeconfig` does not exist")))?;
+    kubeconfig::check(&text, cluster)?;
+    let state = prepare::state_dir(cluster)?;
+    let kc_path = kubeconfig::save(&state, &text)?;
+    let mut notes = Vec::new();
+    if cloud_conf.is_none() {
+        notes.push("the cloud has no Keystone user, so the cluster has no application credential of its own: `kube-system/cloud-config` was left as it is".into());
+    }
+    let addons = install_addons(
+        opts, settings, facts, cloud_conf, &text, &kc_path, runner, progress,
+    )
+    .await?;
+    Ok(WorkloadStep {
+        kubeconfig: kc_path,
+        addons,
+        notes,
+    })
+}
+
+/// Create converges everything but the Kubernetes version: a running cluster whose
+/// control plane runs another version than the settings ask for is refused before
+/// anything changes (an upgrade takes one minor at a time, in order, which
+/// `upgrade-cluster` does).
+///
+/// # Errors
+/// [`Error::Usage`] naming both versions; API failures.
+async fn refuse_version_change(
+    mgmt: &kube::Client,
+    server: &str,
+    opts: &Options,
+    settings: &Settings,
+) -> Result<()> {
+    let refs = ClusterRefs::for_profile(settings.name(), NAMESPACE, opts.profile);
+    let Some(running) = super::upgrade::live_version(mgmt, server, &refs).await? else {
+        return Ok(());
+    };
+    let wanted = settings.kubernetes_version.resolve();
+    if running == wanted {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!(
+            "cluster `{}` runs Kubernetes {running}, but `kubernetes_version` in {} asks for {wanted} ({}): create-cluster does not change the version of a running cluster",
+            settings.name(),
+            opts.file.display(),
+            settings.kubernetes_version
+        ),
+        Some(format!(
+            "to upgrade, run `scs-capi upgrade-cluster -f {}` (one minor at a time); otherwise set `kubernetes_version` to {running}",
+            opts.file.display()
+        )),
+    ))
+}
+
 /// Runs `create-cluster`.
 ///
 /// # Errors
@@ -301,6 +381,7 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
     // touched.
     let renderer = Renderer::new(opts.templates.as_deref())?;
     let (mgmt, server) = mgmt_client(&opts.mgmt).await?;
+    refuse_version_change(&mgmt, &server, opts, &settings).await?;
 
     let (cloud, facts) = prepare_cloud(
         &settings,
@@ -358,28 +439,19 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
     })?;
     wait::until_converged(&mgmt, &server, &refs, opts.timeout, "create", progress).await?;
 
-    let text = kubeconfig::fetch(&mgmt, &server, NAMESPACE, &cluster)
-        .await?
-        .ok_or_else(|| MgmtError::new(format!("cluster `{cluster}` is ready but Secret `{NAMESPACE}/{cluster}-kubeconfig` does not exist")))?;
-    kubeconfig::check(&text, &cluster)?;
-    let state = prepare::state_dir(&cluster)?;
-    let kc_path = kubeconfig::save(&state, &text)?;
-    report.kubeconfig = Some(kc_path.clone());
-
-    report.addons = install_addons(
+    let wl = workload_and_addons(
         opts,
         &settings,
         &facts,
         rendered.cloud_conf.clone(),
-        &text,
-        &kc_path,
+        (&mgmt, &server),
         runner,
         progress,
     )
     .await?;
-    if rendered.cloud_conf.is_none() {
-        report.notes.push("the cloud has no Keystone user, so the cluster has no application credential of its own: `kube-system/cloud-config` was left as it is".into());
-    }
+    report.kubeconfig = Some(wl.kubeconfig);
+    report.addons = wl.addons;
+    report.notes.extend(wl.notes);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -1,16 +1,19 @@
 //! The workload-cluster lifecycle: `create-cluster` (prepare the cloud, render, apply to
-//! the management cluster, wait, kubeconfig, addons), `get-kubeconfig`, and the pieces
-//! `upgrade-cluster` / `delete-cluster` share with it.
+//! the management cluster, wait, kubeconfig, addons), `upgrade-cluster`, `delete-cluster`,
+//! `get-kubeconfig`, and the pieces they share.
 //!
 //! - [`objects`]: the rendered manifests as objects in apply order, and the dry-run
 //!   comparison with the live objects (create / change / unchanged);
-//! - [`wait`]: whether a cluster converged, and when it does not, the conditions that block
-//!   it (machine failures, OpenStack faults), read from the CAPI/CAPO objects;
+//! - [`wait`]: whether a cluster (or only its control plane) converged, and when it does
+//!   not, the conditions that block it (machine failures, OpenStack faults), read from the
+//!   CAPI/CAPO objects;
 //! - [`kubeconfig`]: the workload kubeconfig from `<cluster>-kubeconfig`, saved 0600 and
 //!   merged into the user's kubeconfig;
 //! - [`addons_apply`]: the addons of [`crate::addons`] applied into the workload cluster,
 //!   cilium through the runner, switched-off addons removed;
-//! - [`create`]: the orchestration of `create-cluster`; [`delete`]: `delete-cluster`.
+//! - [`create`]: the orchestration of `create-cluster`; [`upgrade`]: `upgrade-cluster`
+//!   (one minor at a time, control plane before workers, unused machine templates
+//!   pruned); [`delete`]: `delete-cluster`.
 //!
 //! Nothing here prints: progress goes to a [`crate::ui::Progress`], results are returned.
 
@@ -19,6 +22,7 @@ pub mod create;
 pub mod delete;
 pub mod kubeconfig;
 pub mod objects;
+pub mod upgrade;
 pub mod wait;
 
 use std::fmt;

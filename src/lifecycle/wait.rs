@@ -37,6 +37,9 @@ pub struct Assessment {
     pub workers_up_to_date: u64,
     pub workers_wanted: u64,
     pub cluster_ready: bool,
+    /// The control plane alone: initialized, every machine ready and up to date, none
+    /// old left (what an upgrade waits for before it rolls the workers).
+    pub cp_converged: bool,
     /// Every wanted count reached, nothing old left, the Cluster ready.
     pub converged: bool,
     /// Failures that will not heal by waiting (CAPO does not retry a failed server).
@@ -53,6 +56,38 @@ impl Assessment {
             self.cp_wanted + self.workers_wanted,
         )
     }
+
+    /// The control plane's share of [`Assessment::machines`].
+    pub fn cp_machines(&self) -> (u64, u64) {
+        (self.cp_up_to_date.min(self.cp_ready), self.cp_wanted)
+    }
+
+    /// Whether `scope` is reached, and its `(done, total)` machines.
+    pub fn reached(&self, scope: Scope) -> (bool, (u64, u64)) {
+        match scope {
+            Scope::Cluster => (self.converged, self.machines()),
+            Scope::ControlPlane => (self.cp_converged, self.cp_machines()),
+        }
+    }
+}
+
+/// What a wait waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole cluster ([`Assessment::converged`]).
+    Cluster,
+    /// The control plane only ([`Assessment::cp_converged`]).
+    ControlPlane,
+}
+
+/// One wait: what it is called in progress and errors (`create`, `control-plane
+/// rollout`), what it waits for, and how its machine counter is labelled.
+#[derive(Debug, Clone, Copy)]
+pub struct Goal<'a> {
+    pub what: &'a str,
+    pub scope: Scope,
+    /// `machines ready and up to date`, `machines replaced`.
+    pub counter: &'a str,
 }
 
 /// The objects of one cluster as read from the management cluster.
@@ -172,7 +207,9 @@ pub fn assess(o: &Observed) -> Assessment {
             a.cp_wanted = wanted;
             a.cp_ready = ready;
             a.cp_up_to_date = up;
-            complete &= ready == wanted && up == wanted && total == wanted;
+            let cp_done = ready == wanted && up == wanted && total == wanted;
+            a.cp_converged = cp_done;
+            complete &= cp_done;
             false_conditions("KubeadmControlPlane", kcp, &mut a.blockers);
         }
         None => complete = false,
@@ -197,6 +234,7 @@ pub fn assess(o: &Observed) -> Assessment {
         }
         false_conditions("OpenStackMachine", m, &mut a.blockers);
     }
+    a.cp_converged &= a.initialized && a.terminal.is_empty();
     a.converged = complete && a.initialized && a.cluster_ready && a.terminal.is_empty();
     a
 }
@@ -256,25 +294,35 @@ impl ClusterRefs {
     /// For a cluster known only by name (delete, get-kubeconfig): the default profile's
     /// API versions.
     pub fn by_name(name: &str, namespace: &str) -> ClusterRefs {
+        ClusterRefs::for_profile(name, namespace, crate::render::Profile::Default)
+    }
+
+    /// For a cluster known by name whose objects `profile` renders (read before anything
+    /// is rendered, e.g. the running version before an upgrade).
+    pub fn for_profile(
+        name: &str,
+        namespace: &str,
+        profile: crate::render::Profile,
+    ) -> ClusterRefs {
+        let (capi, capo) = match profile {
+            crate::render::Profile::Default => ("v1beta2", "v1beta1"),
+            crate::render::Profile::R4 => ("v1beta1", "v1alpha6"),
+        };
+        let core = format!("cluster.x-k8s.io/{capi}");
+        let infra = format!("infrastructure.cluster.x-k8s.io/{capo}");
         ClusterRefs {
             namespace: namespace.into(),
             cluster: name.into(),
             control_plane: None,
-            cluster_ar: ar("cluster.x-k8s.io/v1beta2", "Cluster"),
+            cluster_ar: ar(&core, "Cluster"),
             kcp_ar: ar(
-                "controlplane.cluster.x-k8s.io/v1beta2",
+                &format!("controlplane.cluster.x-k8s.io/{capi}"),
                 "KubeadmControlPlane",
             ),
-            md_ar: ar("cluster.x-k8s.io/v1beta2", "MachineDeployment"),
-            machine_ar: ar("cluster.x-k8s.io/v1beta2", "Machine"),
-            osc_ar: ar(
-                "infrastructure.cluster.x-k8s.io/v1beta1",
-                "OpenStackCluster",
-            ),
-            osm_ar: ar(
-                "infrastructure.cluster.x-k8s.io/v1beta1",
-                "OpenStackMachine",
-            ),
+            md_ar: ar(&core, "MachineDeployment"),
+            machine_ar: ar(&core, "Machine"),
+            osc_ar: ar(&infra, "OpenStackCluster"),
+            osm_ar: ar(&infra, "OpenStackMachine"),
         }
     }
 
@@ -377,6 +425,28 @@ pub async fn until_converged(
     what: &str,
     progress: &dyn Progress,
 ) -> Result<Assessment, WaitError> {
+    let goal = Goal {
+        what,
+        scope: Scope::Cluster,
+        counter: "machines ready and up to date",
+    };
+    until(client, server, refs, limit, &goal, progress).await
+}
+
+/// Polls until `goal` is reached, a terminal failure shows, or `limit` passes; the
+/// machine counter goes to `progress` whenever it moves.
+///
+/// # Errors
+/// [`WaitError::NotConverged`] with the blocking conditions; API failures.
+pub async fn until(
+    client: &Client,
+    server: &str,
+    refs: &ClusterRefs,
+    limit: Duration,
+    goal: &Goal<'_>,
+    progress: &dyn Progress,
+) -> Result<Assessment, WaitError> {
+    let what = goal.what;
     let start = Instant::now();
     let mut interval = Duration::from_millis(20);
     let mut last: Option<(bool, (u64, u64))> = None;
@@ -384,17 +454,23 @@ pub async fn until_converged(
     loop {
         let observed = refs.observe(client, server).await?;
         let a = assess(&observed);
-        let now = (a.initialized, a.machines());
+        let (reached, counts) = a.reached(goal.scope);
+        let now = (a.initialized, counts);
         if last != Some(now) {
             if a.initialized && last.is_none_or(|l| !l.0) {
                 progress.message(&format!("control plane of `{}` initialized", refs.cluster));
             }
-            progress.count("machines ready and up to date", now.1.0, now.1.1);
+            progress.count(goal.counter, counts.0, counts.1);
             last = Some(now);
             interval = Duration::from_millis(20);
         }
-        if a.converged {
-            progress.finish(&format!("cluster `{}` is ready", refs.cluster));
+        if reached {
+            progress.finish(&match goal.scope {
+                Scope::Cluster => format!("cluster `{}` is ready", refs.cluster),
+                Scope::ControlPlane => {
+                    format!("control plane of `{}` is ready", refs.cluster)
+                }
+            });
             return Ok(a);
         }
         if !a.terminal.is_empty() {
@@ -409,14 +485,15 @@ pub async fn until_converged(
         }
         if start.elapsed() >= limit {
             progress.finish("timed out");
-            let (done, total) = a.machines();
+            let (done, total) = counts;
+            let counter = goal.counter;
             let mut blockers = a.blockers.clone();
             if blockers.is_empty() {
-                blockers.push(format!("machines ready and up to date: {done} of {total}"));
+                blockers.push(format!("{counter}: {done} of {total}"));
             }
             return Err(WaitError::NotConverged(NotConverged {
                 message: format!(
-                    "cluster `{}` did not converge within {}s ({what}); control plane initialized: {}, machines ready and up to date: {done}/{total}",
+                    "cluster `{}` did not converge within {}s ({what}); control plane initialized: {}, {counter}: {done}/{total}",
                     refs.cluster,
                     limit.as_secs(),
                     if a.initialized { "yes" } else { "no" }
@@ -480,7 +557,26 @@ mod tests {
     fn converged_when_every_count_and_the_cluster_are_ready() {
         let a = assess(&ready_v1beta2());
         assert!(a.converged, "{a:?}");
+        assert!(a.cp_converged, "{a:?}");
         assert_eq!(a.machines(), (5, 5));
+        assert_eq!(a.reached(Scope::ControlPlane), (true, (3, 3)));
+    }
+
+    #[test]
+    fn the_control_plane_can_be_done_while_workers_still_roll() {
+        let mut o = ready_v1beta2();
+        let md = &mut o.machine_deployments[0]["status"];
+        md["replicas"] = json!(3);
+        md["upToDateReplicas"] = json!(1);
+        let a = assess(&o);
+        assert!(!a.converged);
+        assert_eq!(a.reached(Scope::ControlPlane), (true, (3, 3)));
+        assert_eq!(a.reached(Scope::Cluster), (false, (4, 5)));
+        // An old control-plane machine left: the control plane is not done either.
+        o.control_plane.as_mut().unwrap()["status"]["replicas"] = json!(4);
+        o.control_plane.as_mut().unwrap()["status"]["upToDateReplicas"] = json!(2);
+        let a = assess(&o);
+        assert_eq!(a.reached(Scope::ControlPlane), (false, (2, 3)));
     }
 
     #[test]

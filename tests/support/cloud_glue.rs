@@ -1,7 +1,7 @@
 //! fake-kube's simulated CAPO wired to the fake OpenStack: what CAPO would create (network,
 //! subnet, router, security groups, the kube-API load balancer, one server per machine)
-//! is created in the [`FakeCloud`] under CAPO's names, so a lifecycle test can check the
-//! cloud as well as the management cluster.
+//! is created in the [`FakeCloud`] under CAPO's names, and a removed machine's server is
+//! deleted, so a lifecycle test can check the cloud as well as the management cluster.
 
 use fake_kube::{CloudHooks, ClusterCtx, ClusterInfra, LoadBalancerInfo, MachineCtx, ServerInfo};
 use fake_openstack::FakeCloud;
@@ -62,5 +62,16 @@ impl CloudHooks for Glue {
             id,
             ip: format!("10.8.0.{}", 10 + n),
         })
+    }
+
+    /// CAPO deletes the server of a Machine that goes (scale down, rollout, delete).
+    fn delete_server(
+        &self,
+        _c: &ClusterCtx,
+        _m: &MachineCtx,
+        server_id: &str,
+    ) -> Result<(), String> {
+        self.cloud.seed().remove("servers", server_id);
+        Ok(())
     }
 }

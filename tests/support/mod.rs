@@ -6,6 +6,8 @@ pub mod cloud_glue;
 pub mod crds;
 pub mod keystone;
 #[allow(dead_code)]
+pub mod lifecycle;
+#[allow(dead_code)]
 pub mod mirror;
 
 /// The text of a `kubeadmConfigSpec.files[]` entry, decoding `gzip+base64`.

@@ -180,6 +180,13 @@ impl Seed<'_> {
         id
     }
 
+    /// Removes a resource as the cloud would on DELETE (a server with its ports, ...);
+    /// false when it does not exist. For simulated controllers that delete what they
+    /// created (CAPO deleting a replaced machine's server).
+    pub fn remove(&self, kind: &str, id: &str) -> bool {
+        self.with(|s| s.remove(kind, id).is_some())
+    }
+
     /// The first port of a device (server, router, `lb-<id>`).
     pub fn port_of(&self, device_id: &str) -> Option<String> {
         self.with(|s| {

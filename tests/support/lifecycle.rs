@@ -1,0 +1,249 @@
+//! The environment of the lifecycle tests (`create-cluster`, `upgrade-cluster`,
+//! `delete-cluster` end to end): the fake OpenStack (standalone, `auth_type: none`) with a
+//! flavor and node images, fake-kube as the management cluster with its simulated
+//! CAPI/CAPO wired to the fake cloud ([`super::cloud_glue`]), addon manifests from a local
+//! mirror ([`super::mirror`]), and the binary run as a process with `HOME`/`XDG_*` in a
+//! temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use fake_kube::{Fake, Profile};
+use fake_openstack::FakeCloud;
+use serde_json::{Value, json};
+
+/// The node image of [`Env::settings`] (named explicitly, so it does not follow the
+/// Kubernetes version).
+pub const IMAGE: &str = "ubuntu-capi-image-test";
+
+/// Kubernetes versions whose default node image (`ubuntu-capi-image-<version>`) the fake
+/// cloud holds, so settings without `node_image` find theirs for these versions.
+pub const SEEDED_VERSIONS: &[&str] = &["v1.33.13", "v1.34.11", "v1.35.8"];
+
+pub struct Env {
+    pub cloud: FakeCloud,
+    _os: fake_openstack::Running,
+    pub kube: Fake,
+    _kube: fake_kube::Running,
+    pub mirror: String,
+    _mirror_rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let cloud = FakeCloud::new();
+        cloud.seed().demo();
+        cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
+        let image_props = json!({"min_disk": 20, "min_ram": 1024});
+        cloud.seed().image(IMAGE, image_props.clone());
+        for v in SEEDED_VERSIONS {
+            cloud
+                .seed()
+                .image(&format!("ubuntu-capi-image-{v}"), image_props.clone());
+        }
+        let os = cloud.serve_in_background(0).expect("fake cloud serves");
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = cloud
+            .endpoints(&os.url)
+            .clouds_yaml("fake")
+            .replace(
+                "    auth_type: none\n",
+                "    auth_type: none\n    api_timeout: 5\n",
+            )
+            .replace("/image\n", "/image/v2\n")
+            .replace("/network\n", "/network/v2.0\n")
+            .replace("/load-balancer\n", "/load-balancer/v2\n");
+        std::fs::write(dir.path().join("clouds.yaml"), yaml).unwrap();
+        let kube = Fake::builder()
+            .profile(Profile::Default)
+            .tick(Duration::from_millis(2))
+            .hooks(super::cloud_glue::Glue {
+                cloud: cloud.clone(),
+            })
+            .build()
+            .expect("fake kube");
+        let running = kube.serve_in_background(0).expect("fake kube serves");
+        kube.write_kubeconfig(&dir.path().join("mgmt.kubeconfig"))
+            .unwrap();
+        let (mirror, _, rt) = super::mirror::start();
+        Env {
+            cloud,
+            _os: os,
+            kube,
+            _kube: running,
+            mirror,
+            _mirror_rt: rt,
+            dir,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Settings for cluster `name` at Kubernetes v1.33 with the [`IMAGE`] node image,
+    /// plus `extra` keys.
+    pub fn settings(&self, name: &str, extra: &str) -> PathBuf {
+        self.write_settings(
+            name,
+            &format!("node_image: {IMAGE}\nkubernetes_version: v1.33.x\n{extra}"),
+        )
+    }
+
+    /// Settings for cluster `name`: the cloud, flavors and no kube-API allowlist, plus
+    /// `keys` (which must include `kubernetes_version`).
+    pub fn write_settings(&self, name: &str, keys: &str) -> PathBuf {
+        let p = self.path().join(format!("{name}.yaml"));
+        let body = format!(
+            "cluster_name: {name}\ncloud_provider: fake\n\
+             controller_flavor: SCS-2V-4-20s\nworker_flavor: SCS-2V-4-20\nrestrict_kubeapi: [none]\n{keys}"
+        );
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        let home = self.home();
+        std::fs::create_dir_all(&home).unwrap();
+        Command::cargo_bin("scs-capi")
+            .unwrap()
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("OS_CLIENT_CONFIG_FILE", self.path().join("clouds.yaml"))
+            .env("KUBECONFIG", self.path().join("mgmt.kubeconfig"))
+            .env("SCS_CAPI_ADDON_MIRROR", &self.mirror)
+            .env("NO_COLOR", "1")
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    }
+
+    pub fn create(&self, file: &Path, extra: &[&str]) -> Output {
+        let f = file.to_str().unwrap();
+        let mut args = vec!["create-cluster", "-f", f, "--timeout", "60"];
+        args.extend_from_slice(extra);
+        self.cmd(&args)
+    }
+
+    /// Deletes a Machine as a user would (`kubectl delete machine`), through kube-rs.
+    pub fn delete_machine(&self, name: &str) {
+        use kube::api::{Api, DynamicObject};
+        use kube::discovery::ApiResource;
+        let text = self.kube.kubeconfig().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let kc = kube::config::Kubeconfig::from_yaml(&text).unwrap();
+            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .unwrap();
+            let client = kube::Client::try_from(cfg).unwrap();
+            let ar = ApiResource {
+                group: "cluster.x-k8s.io".into(),
+                version: "v1beta2".into(),
+                api_version: "cluster.x-k8s.io/v1beta2".into(),
+                kind: "Machine".into(),
+                plural: "machines".into(),
+            };
+            let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
+            api.delete(name, &Default::default()).await.unwrap();
+        });
+    }
+
+    /// `kind name` of every resource in the fake cloud whose name contains `needle`.
+    pub fn cloud_resources_named(&self, needle: &str) -> Vec<String> {
+        let snap = self.cloud.snapshot();
+        let mut found = Vec::new();
+        for (kind, list) in snap.as_object().unwrap() {
+            for item in list.as_array().into_iter().flatten() {
+                let name = item["name"].as_str().unwrap_or_default();
+                if name.contains(needle) {
+                    found.push(format!("{kind} {name}"));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Every CAPI/CAPO object the tool applies (status aside) validates against the real
+/// CRDs, and each kind has at least one object.
+pub fn assert_applied_objects_validate(kube: &Fake) {
+    let crds = super::crds::CrdSet::shared("default");
+    for (api, kind) in [
+        ("cluster.x-k8s.io/v1beta2", "Cluster"),
+        (
+            "controlplane.cluster.x-k8s.io/v1beta2",
+            "KubeadmControlPlane",
+        ),
+        ("cluster.x-k8s.io/v1beta2", "MachineDeployment"),
+        (
+            "infrastructure.cluster.x-k8s.io/v1beta1",
+            "OpenStackCluster",
+        ),
+        (
+            "infrastructure.cluster.x-k8s.io/v1beta1",
+            "OpenStackMachineTemplate",
+        ),
+        (
+            "bootstrap.cluster.x-k8s.io/v1beta2",
+            "KubeadmConfigTemplate",
+        ),
+    ] {
+        let objs = kube.list(api, kind, Some("default"));
+        assert!(!objs.is_empty(), "no {kind}");
+        for mut o in objs {
+            o.as_object_mut().unwrap().remove("status");
+            if let Err(errs) = crds.validate(&o) {
+                panic!("{kind}: {errs:?}");
+            }
+        }
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+}
+
+pub fn json_report(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("json report: {e}\n{}", text(o)))
+}
+
+/// `(object, change)` of a report's `objects`.
+pub fn changes(report: &Value) -> Vec<(String, String)> {
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["object"].as_str().unwrap().to_string(),
+                p["change"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
