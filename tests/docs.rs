@@ -210,7 +210,11 @@ fn documented_command_lines_parse() {
                 .unwrap_or(command.len());
             let argv: Vec<&str> = command[..end].split_whitespace().collect();
             if let Err(e) = scs_capi::cli::Cli::try_parse_from(&argv) {
-                panic!("{file}:{}: `{}` does not parse:\n{e}", i + 1, argv.join(" "));
+                panic!(
+                    "{file}:{}: `{}` does not parse:\n{e}",
+                    i + 1,
+                    argv.join(" ")
+                );
             }
             checked += 1;
         }
