@@ -67,6 +67,13 @@ fn create_and_delete_through_keystone_use_the_clusters_own_credential() {
         !text(&created).contains(&secret),
         "credential secret printed"
     );
+    // Neither of the notes for a cloud without Keystone.
+    assert!(
+        !text(&created).contains("no application credential")
+            && !text(&created).contains("no Keystone user"),
+        "{}",
+        text(&created)
+    );
 
     // CAPO's identity on the management cluster: clouds.yaml with this credential.
     let capo = env
