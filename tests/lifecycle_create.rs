@@ -4,9 +4,10 @@
 //! starts, and addon manifests from a local mirror).
 //!
 //! The per-cluster application credential (and so the `kube-system/cloud-config` Secret)
-//! needs Keystone, which the standalone fake has not: that part is covered by
-//! `tests/cloud_prepare_keystone.rs` (credential, rendered cloud.conf) and
-//! `tests/addons.rs` (the Secret built from the cloud.conf).
+//! needs Keystone, which the standalone fake has not: create and delete through a real
+//! Keystone are `tests/lifecycle_keystone.rs`; `tests/cloud_prepare_keystone.rs` covers the
+//! credential's adoption and replacement, `tests/addons.rs` the Secret built from the
+//! cloud.conf.
 
 mod support;
 

@@ -1,9 +1,14 @@
 //! The environment of the lifecycle tests (`create-cluster`, `upgrade-cluster`,
-//! `delete-cluster` end to end): the fake OpenStack (standalone, `auth_type: none`) with a
-//! flavor and node images, fake-kube as the management cluster with its simulated
-//! CAPI/CAPO wired to the fake cloud ([`super::cloud_glue`]), addon manifests from a local
-//! mirror ([`super::mirror`]), and the binary run as a process with `HOME`/`XDG_*` in a
-//! temp dir.
+//! `delete-cluster` end to end): the fake OpenStack with a flavor and node images,
+//! fake-kube as the management cluster with its simulated CAPI/CAPO wired to the fake
+//! cloud ([`super::cloud_glue`]), addon manifests from a local mirror ([`super::mirror`]),
+//! and the binary run as a process with `HOME`/`XDG_*` in a temp dir.
+//!
+//! The cloud is reached one of two ways ([`Auth`]): standalone (`auth_type: none`, endpoint
+//! overrides; fast, but no application credential can exist) or through a real Keystone
+//! ([`super::keystone`]) whose catalog points at the fake, with the `demo` user's password
+//! in the clouds.yaml, so the per-cluster application credential is made, used and
+//! removed.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -14,6 +19,8 @@ use fake_kube::{Fake, Profile};
 use fake_openstack::FakeCloud;
 use serde_json::{Value, json};
 
+use super::keystone::{DEMO_PW, Keystone};
+
 /// The node image of [`Env::settings`] (named explicitly, so it does not follow the
 /// Kubernetes version).
 pub const IMAGE: &str = "ubuntu-capi-image-test";
@@ -22,8 +29,20 @@ pub const IMAGE: &str = "ubuntu-capi-image-test";
 /// cloud holds, so settings without `node_image` find theirs for these versions.
 pub const SEEDED_VERSIONS: &[&str] = &["v1.33.13", "v1.34.11", "v1.35.8"];
 
+/// How the tool authenticates to the fake cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Standalone clouds.yaml (`auth_type: none`): no Keystone, no application credential.
+    None,
+    /// Keystone with the fake's endpoints in its catalog; clouds.yaml cloud `fake` logs in
+    /// as `demo` with [`DEMO_PW`] (`auth_type: password`).
+    Keystone,
+}
+
 pub struct Env {
     pub cloud: FakeCloud,
+    /// With [`Auth::Keystone`]; declared before `dir` so it stops before its directory goes.
+    pub keystone: Option<Keystone>,
     _os: fake_openstack::Running,
     pub kube: Fake,
     _kube: fake_kube::Running,
@@ -34,6 +53,15 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
+        Env::with_auth(Auth::None)
+    }
+
+    pub fn with_auth(auth: Auth) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        // Keystone takes seconds to come up: it starts first and the fakes are set up
+        // meanwhile.
+        let starting =
+            (auth == Auth::Keystone).then(|| Keystone::spawn(&dir.path().join("keystone")));
         let cloud = FakeCloud::new();
         cloud.seed().demo();
         cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
@@ -45,18 +73,6 @@ impl Env {
                 .image(&format!("ubuntu-capi-image-{v}"), image_props.clone());
         }
         let os = cloud.serve_in_background(0).expect("fake cloud serves");
-        let dir = tempfile::tempdir().unwrap();
-        let yaml = cloud
-            .endpoints(&os.url)
-            .clouds_yaml("fake")
-            .replace(
-                "    auth_type: none\n",
-                "    auth_type: none\n    api_timeout: 5\n",
-            )
-            .replace("/image\n", "/image/v2\n")
-            .replace("/network\n", "/network/v2.0\n")
-            .replace("/load-balancer\n", "/load-balancer/v2\n");
-        std::fs::write(dir.path().join("clouds.yaml"), yaml).unwrap();
         let kube = Fake::builder()
             .profile(Profile::Default)
             .tick(Duration::from_millis(2))
@@ -69,8 +85,27 @@ impl Env {
         kube.write_kubeconfig(&dir.path().join("mgmt.kubeconfig"))
             .unwrap();
         let (mirror, _, rt) = super::mirror::start();
+        let (yaml, keystone) = match starting {
+            None => (
+                super::cloud::standalone_clouds_yaml(&cloud, &os.url, 5),
+                None,
+            ),
+            Some((ks, child)) => {
+                let out = child.wait_with_output().expect("keystone-local.sh start");
+                assert!(
+                    out.status.success(),
+                    "keystone-local.sh start failed: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                register_fake(&ks, &os.url);
+                (ks.clouds_yaml("fake", DEMO_PW), Some(ks))
+            }
+        };
+        std::fs::write(dir.path().join("clouds.yaml"), yaml).unwrap();
         Env {
             cloud,
+            keystone,
             _os: os,
             kube,
             _kube: running,
@@ -178,6 +213,21 @@ impl Env {
             }
         }
         found
+    }
+}
+
+/// Registers the fake cloud at `base` in Keystone's catalog. Versioned URLs: openstack_sdk
+/// does not discover versions below a catalog URL; block-storage carries the project id as
+/// Cinder's catalog entry does (Keystone substitutes it).
+fn register_fake(ks: &Keystone, base: &str) {
+    for (service, path) in [
+        ("compute", "compute/v2.1"),
+        ("network", "network/v2.0"),
+        ("image", "image/v2"),
+        ("load-balancer", "load-balancer/v2"),
+        ("block-storage", "block-storage/v3/$(project_id)s"),
+    ] {
+        ks.register(service, &format!("{base}/{path}"));
     }
 }
 
