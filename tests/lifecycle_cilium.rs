@@ -184,7 +184,10 @@ fn cilium_is_installed_by_its_cli_with_r4s_settings_and_no_secret_in_argv() {
         lines[1]
     );
     assert_eq!(lines[2], "kubeconfig-mode: 600");
-    let wl = env.kube.workload("default", "cil").expect("workload cluster");
+    let wl = env
+        .kube
+        .workload("default", "cil")
+        .expect("workload cluster");
     assert!(
         !record.contains(wl.token()),
         "the workload token was recorded: {record}"
@@ -210,7 +213,10 @@ fn cilium_is_installed_by_its_cli_with_r4s_settings_and_no_secret_in_argv() {
         "{addons:?}"
     );
     assert!(!addons.iter().any(|a| a.0 == "calico"), "{addons:?}");
-    assert!(wl.get("apps/v1", "DaemonSet", "kube-system", "calico-node").is_none());
+    assert!(
+        wl.get("apps/v1", "DaemonSet", "kube-system", "calico-node")
+            .is_none()
+    );
     let inventory = wl
         .get("v1", "ConfigMap", "kube-system", "scs-capi-addons")
         .expect("addon inventory");

@@ -157,7 +157,12 @@ const PROVIDER_NAMESPACES: [&str; 5] = [
 /// CAPO `capo`: CRDs first, then namespaces, Deployments and the inventory.
 fn providers_at(capi: &str, capo: &str) -> Vec<Value> {
     let mut v = vec![
-        crd("clusterctl.cluster.x-k8s.io", "v1alpha3", "Provider", "providers"),
+        crd(
+            "clusterctl.cluster.x-k8s.io",
+            "v1alpha3",
+            "Provider",
+            "providers",
+        ),
         crd("cluster.x-k8s.io", "v1beta2", "Cluster", "clusters"),
         crd(
             "cluster.x-k8s.io",
@@ -683,10 +688,7 @@ fn init_refuses_older_providers_and_upgrade_moves_them_to_the_pins() {
     // Now up to date: nothing more for clusterctl.
     let o = env.mgmt("upgrade", 30);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(
-        state_of(&report(&o), "clusterctl upgrade apply"),
-        "skipped"
-    );
+    assert_eq!(state_of(&report(&o), "clusterctl upgrade apply"), "skipped");
     assert_eq!(env.calls().len(), 2);
 }
 
@@ -709,7 +711,10 @@ fn a_provider_that_never_becomes_available_is_named() {
         text(&o)
     );
     // Only the stuck one is named; what was done before is in the report.
-    assert!(!err.contains("capi-system/capi-controller-manager"), "{err}");
+    assert!(
+        !err.contains("capi-system/capi-controller-manager"),
+        "{err}"
+    );
     let r = report(&o);
     assert_eq!(state_of(&r, "clusterctl init"), "done");
     assert!(!steps(&r).iter().any(|(s, _, _)| s == "wait"), "{r:#}");

@@ -68,9 +68,17 @@ pub fn reconcile(api: &ApiServer) -> bool {
                                     .unwrap_or_else(util::now)
                             };
                             let (available, reason, message) = if stalled {
-                                ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
+                                (
+                                    "False",
+                                    "MinimumReplicasUnavailable",
+                                    "Deployment does not have minimum availability.",
+                                )
                             } else {
-                                ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+                                (
+                                    "True",
+                                    "MinimumReplicasAvailable",
+                                    "Deployment has minimum availability.",
+                                )
                             };
                             s["conditions"] = json!([
                                 {"type": "Available", "status": available, "reason": reason,
