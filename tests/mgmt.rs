@@ -3,8 +3,8 @@
 //! tampered), and `clusterctl` invocations run through the real process runner against a
 //! recording stub.
 //!
-//! Not covered here (needs a Kubernetes API; see the report for the test to add with the
-//! fake API server): ORC apply, the provider inventory, CAPO's timeout and the waits.
+//! Against a Kubernetes API (ORC apply, the provider inventory, CAPO's timeout, the waits):
+//! `tests/mgmt_kube.rs`.
 
 use std::collections::HashMap;
 use std::io::Write;

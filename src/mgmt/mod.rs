@@ -35,6 +35,10 @@ pub struct MgmtError {
     pub message: String,
     pub hint: Option<String>,
     pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// Nothing failed, but what was waited for did not become ready in time (a provider
+    /// Deployment, a CRD): the message names it. Exit 1 like a cluster that does not
+    /// converge, not 2 like a failure.
+    pub unconverged: bool,
 }
 
 impl MgmtError {
@@ -43,7 +47,15 @@ impl MgmtError {
             message: message.into(),
             hint: None,
             source: None,
+            unconverged: false,
         }
+    }
+
+    /// Marks the error as a wait that ran out (see [`MgmtError::unconverged`]).
+    #[must_use]
+    pub fn not_ready(mut self) -> Self {
+        self.unconverged = true;
+        self
     }
 
     #[must_use]

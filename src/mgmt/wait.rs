@@ -1,6 +1,7 @@
 //! Waiting for the management cluster: provider Deployments `Available` and rolled out,
 //! CRDs `Established`. Every wait has a deadline (kube-runtime's `await_condition` has none
-//! of its own) and, when it expires, an error that says what is still not ready and why.
+//! of its own) and, when it expires, an error that says what is still not ready and why
+//! (marked [`MgmtError::not_ready`]: exit 1, as for a cluster that does not converge).
 //!
 //! The conditions are small pure functions ([`deployment_state`], [`crd_established`]),
 //! unit-tested here; the waiting itself watches the objects through kube-runtime.
@@ -203,7 +204,8 @@ pub async fn deployments_ready(
     .hint(
         "look at their pods (`kubectl -n NAMESPACE describe deployment NAME`, image pulls and \
          webhooks are the usual causes), then run again: finished steps are skipped",
-    ))
+    )
+    .not_ready())
 }
 
 /// Waits until every CRD in `names` is established, for at most `limit`.
@@ -259,7 +261,8 @@ pub async fn crds_established(
             .collect::<Vec<_>>()
             .join(", ")
     ))
-    .hint("check that `clusterctl init` installed every provider (`clusterctl upgrade plan` lists them)"))
+    .hint("check that `clusterctl init` installed every provider (`clusterctl upgrade plan` lists them)")
+    .not_ready())
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     pub token: String,
     pub require_token: AtomicBool,
     pub url: Mutex<Option<String>>,
+    /// Deployments (`namespace`, `name`) whose pods never become ready.
+    pub stalled: Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 /// A fake Kubernetes API server (state + HTTP); clones share the server.
@@ -94,6 +96,7 @@ impl ApiServer {
                 token: util::uid(),
                 require_token: AtomicBool::new(false),
                 url: Mutex::new(None),
+                stalled: Mutex::new(Default::default()),
             }),
         }
     }
@@ -142,6 +145,18 @@ impl ApiServer {
     /// When true, requests without `Authorization: Bearer <token>` get 401.
     pub fn set_require_token(&self, on: bool) {
         self.inner.require_token.store(on, Ordering::SeqCst);
+    }
+
+    /// The Deployment `namespace/name` (now or once created) never becomes available, as
+    /// when its image cannot be pulled: the controller reports 0 of its replicas ready and
+    /// `Available` False (`MinimumReplicasUnavailable`).
+    pub fn stall_deployment(&self, namespace: &str, name: &str) {
+        lock(&self.inner.stalled).insert((namespace.to_string(), name.to_string()));
+        self.inner.changed.notify_one();
+    }
+
+    pub(crate) fn is_stalled(&self, namespace: &str, name: &str) -> bool {
+        lock(&self.inner.stalled).contains(&(namespace.to_string(), name.to_string()))
     }
 
     /// A kubeconfig for this server (cluster `cluster`, user `<cluster>-admin`, context

@@ -3,6 +3,8 @@
 //! rolled out and ready one step after each change (status `observedGeneration`,
 //! `replicas`/`readyReplicas`/`availableReplicas`/`updatedReplicas`, Deployment conditions
 //! `Available` and `Progressing`; a DaemonSet is scheduled on every Node of its cluster).
+//! A Deployment marked with [`ApiServer::stall_deployment`] reports its replicas updated
+//! but none ready and `Available` False, as when its image cannot be pulled.
 //! No Pods are created: `kubectl rollout status` and waits on these fields succeed, nothing
 //! more is simulated.
 
@@ -27,9 +29,12 @@ pub fn reconcile(api: &ApiServer) -> bool {
         for o in api.list(av, kind, None) {
             let ns = meta(&o, "namespace").to_string();
             let name = meta(&o, "name").to_string();
+            let stalled = kind == "Deployment" && api.is_stalled(&ns, &name);
             p |= modify_in(api, key, &ns, &name, MANAGER, true, |x| {
                 let g = generation(x);
-                let n = replicas(x);
+                let want = replicas(x);
+                // A stalled Deployment's pods never become ready (ImagePullBackOff).
+                let n = if stalled { 0 } else { want };
                 let s = &mut x["status"];
                 s["observedGeneration"] = json!(g);
                 match kind {
@@ -46,12 +51,9 @@ pub fn reconcile(api: &ApiServer) -> bool {
                         s["numberMisscheduled"] = json!(0);
                     }
                     _ => {
-                        for f in [
-                            "replicas",
-                            "readyReplicas",
-                            "availableReplicas",
-                            "updatedReplicas",
-                        ] {
+                        s["replicas"] = json!(want);
+                        s["updatedReplicas"] = json!(want);
+                        for f in ["readyReplicas", "availableReplicas"] {
                             s[f] = json!(n);
                         }
                         if kind == "StatefulSet" {
@@ -65,9 +67,22 @@ pub fn reconcile(api: &ApiServer) -> bool {
                                     .map(String::from)
                                     .unwrap_or_else(util::now)
                             };
+                            let (available, reason, message) = if stalled {
+                                (
+                                    "False",
+                                    "MinimumReplicasUnavailable",
+                                    "Deployment does not have minimum availability.",
+                                )
+                            } else {
+                                (
+                                    "True",
+                                    "MinimumReplicasAvailable",
+                                    "Deployment has minimum availability.",
+                                )
+                            };
                             s["conditions"] = json!([
-                                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
-                                 "message": "Deployment has minimum availability.",
+                                {"type": "Available", "status": available, "reason": reason,
+                                 "message": message,
                                  "lastUpdateTime": since("Available"), "lastTransitionTime": since("Available")},
                                 {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
                                  "message": format!("ReplicaSet \"{name}\" has successfully progressed."),
