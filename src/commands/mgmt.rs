@@ -25,9 +25,17 @@ pub enum Command {
     /// then Cluster API with the kubeadm and OpenStack providers (and ORC where CAPO needs
     /// it) on the management cluster, set CAPO's instance-create timeout, and wait until
     /// the providers are up. Safe to run again.
+    ///
+    /// Exit status: 0 done (or nothing to do), 1 a provider or CRD did not become ready in
+    /// time (named), 2 usage or input error, a refused download, an older provider
+    /// installation (use `mgmt upgrade`), a tool or management-cluster failure.
     Init(Args),
     /// Install the pinned tools, then move the providers to the pinned versions with
     /// `clusterctl upgrade plan` / `upgrade apply`.
+    ///
+    /// Exit status: 0 done (or nothing to do), 1 a provider or CRD did not become ready in
+    /// time (named), 2 usage or input error, a refused download, a tool or
+    /// management-cluster failure.
     Upgrade(Args),
 }
 
