@@ -291,12 +291,6 @@ impl ClusterRefs {
         })
     }
 
-    /// For a cluster known only by name (delete, get-kubeconfig): the default profile's
-    /// API versions.
-    pub fn by_name(name: &str, namespace: &str) -> ClusterRefs {
-        ClusterRefs::for_profile(name, namespace, crate::render::Profile::Default)
-    }
-
     /// For a cluster known by name whose objects `profile` renders (read before anything
     /// is rendered, e.g. the running version before an upgrade).
     pub fn for_profile(
