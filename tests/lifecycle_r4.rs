@@ -307,3 +307,44 @@ fn r4_create_scale_upgrade_one_minor_then_delete() {
     let left = env.cloud_resources_named("r4c");
     assert!(left.is_empty(), "left in the cloud: {left:?}\n{}", text(&o));
 }
+
+#[test]
+fn the_wrong_profile_for_the_management_cluster_is_refused_before_anything_changes() {
+    let env = r4_env();
+    let f = settings(&env, "r4w", "v1.25.x", 1);
+    let refused = |o: &std::process::Output| {
+        assert_exit(o, 2);
+        let err = String::from_utf8_lossy(&o.stderr);
+        for part in ["does not serve `cluster.x-k8s.io/v1beta2`", "--profile r4"] {
+            assert!(err.contains(part), "`{part}` missing: {}", text(o));
+        }
+    };
+
+    // Without `--profile r4` against CAPI 1.3 (v1beta1 only): refused with the flag that
+    // fits, before the cloud or the management cluster is touched.
+    refused(&env.create(&f, &[]));
+    refused(&env.create(&f, &["--dry-run"]));
+    assert_eq!(kube_writes(&env), Vec::<String>::new());
+    assert_eq!(cloud_writes(&env), Vec::<String>::new());
+
+    // An existing R4 cluster: upgrade-cluster without the flag does not claim it is
+    // missing (a v1beta2 read answers 404 here), it names the flag.
+    assert_exit(&create(&env, &f, &[]), 0);
+    env.kube.clear_request_log();
+    env.cloud.clear_request_log();
+    let o = env.cmd(&[
+        "upgrade-cluster",
+        "-f",
+        f.to_str().unwrap(),
+        "--to",
+        "v1.26.x",
+    ]);
+    refused(&o);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("create it first"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(kube_writes(&env), Vec::<String>::new());
+    assert_eq!(cloud_writes(&env), Vec::<String>::new());
+}

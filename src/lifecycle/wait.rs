@@ -298,10 +298,7 @@ impl ClusterRefs {
         namespace: &str,
         profile: crate::render::Profile,
     ) -> ClusterRefs {
-        let (capi, capo) = match profile {
-            crate::render::Profile::Default => ("v1beta2", "v1beta1"),
-            crate::render::Profile::R4 => ("v1beta1", "v1alpha6"),
-        };
+        let (capi, capo) = profile.api_versions();
         let core = format!("cluster.x-k8s.io/{capi}");
         let infra = format!("infrastructure.cluster.x-k8s.io/{capo}");
         ClusterRefs {
