@@ -381,6 +381,7 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
     // touched.
     let renderer = Renderer::new(opts.templates.as_deref())?;
     let (mgmt, server) = mgmt_client(&opts.mgmt).await?;
+    super::generation::check_profile(&mgmt, &server, opts.profile).await?;
     refuse_version_change(&mgmt, &server, opts, &settings).await?;
 
     let (cloud, facts) = prepare_cloud(

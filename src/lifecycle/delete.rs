@@ -54,7 +54,10 @@ pub async fn run(
     progress: &dyn Progress,
 ) -> Result<Report> {
     let started = Instant::now();
-    let refs = ClusterRefs::by_name(name, NAMESPACE);
+    // The API versions the management cluster serves: asking for the wrong generation
+    // answers 404 as if the Cluster were gone.
+    let profile = super::generation::served_profile(mgmt, server).await?;
+    let refs = ClusterRefs::for_profile(name, NAMESPACE, profile);
     let mut report = Report {
         cluster: name.into(),
         dry_run,

@@ -11,6 +11,8 @@
 //!   merged into the user's kubeconfig;
 //! - [`addons_apply`]: the addons of [`crate::addons`] applied into the workload cluster,
 //!   cilium through the runner, switched-off addons removed;
+//! - [`generation`]: which Cluster API generation (render profile) the management
+//!   cluster serves;
 //! - [`create`]: the orchestration of `create-cluster`; [`upgrade`]: `upgrade-cluster`
 //!   (one minor at a time, control plane before workers, unused machine templates
 //!   pruned); [`delete`]: `delete-cluster`.
@@ -20,6 +22,7 @@
 pub mod addons_apply;
 pub mod create;
 pub mod delete;
+pub mod generation;
 pub mod kubeconfig;
 pub mod objects;
 pub mod upgrade;

@@ -251,6 +251,7 @@ pub async fn run(
     // Everything that can refuse comes before the cloud is touched.
     let renderer = Renderer::new(opts.templates.as_deref())?;
     let (mgmt, server) = create::mgmt_client(&opts.mgmt).await?;
+    super::generation::check_profile(&mgmt, &server, opts.profile).await?;
     let by_name = ClusterRefs::for_profile(&cluster, NAMESPACE, opts.profile);
     let current = live_version(&mgmt, &server, &by_name).await?.ok_or_else(|| {
         Error::usage(

@@ -291,12 +291,6 @@ impl ClusterRefs {
         })
     }
 
-    /// For a cluster known only by name (delete, get-kubeconfig): the default profile's
-    /// API versions.
-    pub fn by_name(name: &str, namespace: &str) -> ClusterRefs {
-        ClusterRefs::for_profile(name, namespace, crate::render::Profile::Default)
-    }
-
     /// For a cluster known by name whose objects `profile` renders (read before anything
     /// is rendered, e.g. the running version before an upgrade).
     pub fn for_profile(
@@ -304,10 +298,7 @@ impl ClusterRefs {
         namespace: &str,
         profile: crate::render::Profile,
     ) -> ClusterRefs {
-        let (capi, capo) = match profile {
-            crate::render::Profile::Default => ("v1beta2", "v1beta1"),
-            crate::render::Profile::R4 => ("v1beta1", "v1alpha6"),
-        };
+        let (capi, capo) = profile.api_versions();
         let core = format!("cluster.x-k8s.io/{capi}");
         let infra = format!("infrastructure.cluster.x-k8s.io/{capo}");
         ClusterRefs {

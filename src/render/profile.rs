@@ -22,6 +22,16 @@ impl Profile {
         }
     }
 
+    /// The API versions of the profile's manifests: `(Cluster API, CAPO)`, e.g.
+    /// `("v1beta2", "v1beta1")` for `cluster.x-k8s.io/v1beta2` and
+    /// `infrastructure.cluster.x-k8s.io/v1beta1`.
+    pub fn api_versions(self) -> (&'static str, &'static str) {
+        match self {
+            Profile::Default => ("v1beta2", "v1beta1"),
+            Profile::R4 => ("v1beta1", "v1alpha6"),
+        }
+    }
+
     /// CAPI version the profile targets when the settings leave it empty.
     pub fn clusterapi_version(self) -> &'static str {
         match self {

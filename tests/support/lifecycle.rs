@@ -26,8 +26,9 @@ use super::keystone::{DEMO_PW, Keystone};
 pub const IMAGE: &str = "ubuntu-capi-image-test";
 
 /// Kubernetes versions whose default node image (`ubuntu-capi-image-<version>`) the fake
-/// cloud holds, so settings without `node_image` find theirs for these versions.
-pub const SEEDED_VERSIONS: &[&str] = &["v1.33.13", "v1.34.11", "v1.35.8"];
+/// cloud holds, so settings without `node_image` find theirs for these versions (v1.25 and
+/// v1.26 for the `r4` profile, whose CAPI 1.3 supports up to v1.26).
+pub const SEEDED_VERSIONS: &[&str] = &["v1.25.16", "v1.26.15", "v1.33.13", "v1.34.11", "v1.35.8"];
 
 /// How the tool authenticates to the fake cloud.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +40,38 @@ pub enum Auth {
     Keystone,
 }
 
+/// The apiVersions of the objects a profile renders.
+#[derive(Debug, Clone, Copy)]
+pub struct Apis {
+    /// Cluster, MachineDeployment, Machine.
+    pub capi: &'static str,
+    pub kcp: &'static str,
+    pub bootstrap: &'static str,
+    /// OpenStackCluster, OpenStackMachineTemplate, OpenStackMachine.
+    pub infra: &'static str,
+}
+
+impl Apis {
+    pub fn of(profile: Profile) -> Apis {
+        match profile {
+            Profile::Default => Apis {
+                capi: "cluster.x-k8s.io/v1beta2",
+                kcp: "controlplane.cluster.x-k8s.io/v1beta2",
+                bootstrap: "bootstrap.cluster.x-k8s.io/v1beta2",
+                infra: "infrastructure.cluster.x-k8s.io/v1beta1",
+            },
+            Profile::R4 => Apis {
+                capi: "cluster.x-k8s.io/v1beta1",
+                kcp: "controlplane.cluster.x-k8s.io/v1beta1",
+                bootstrap: "bootstrap.cluster.x-k8s.io/v1beta1",
+                infra: "infrastructure.cluster.x-k8s.io/v1alpha6",
+            },
+        }
+    }
+}
+
 pub struct Env {
+    pub profile: Profile,
     pub cloud: FakeCloud,
     /// With [`Auth::Keystone`]; declared before `dir` so it stops before its directory goes.
     pub keystone: Option<Keystone>,
@@ -51,12 +83,48 @@ pub struct Env {
     dir: tempfile::TempDir,
 }
 
+/// Builds an [`Env`]: how the tool authenticates and which API generation the management
+/// cluster serves.
+pub struct EnvBuilder {
+    auth: Auth,
+    profile: Profile,
+}
+
+impl EnvBuilder {
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The management cluster's CRDs ([`Profile::Default`]: CAPI v1beta2 + CAPO v1beta1;
+    /// [`Profile::R4`]: CAPI v1beta1 + CAPO v1alpha6, for `--profile r4`).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    pub fn build(self) -> Env {
+        Env::start(self.auth, self.profile)
+    }
+}
+
 impl Env {
     pub fn new() -> Env {
-        Env::with_auth(Auth::None)
+        Env::builder().build()
     }
 
     pub fn with_auth(auth: Auth) -> Env {
+        Env::builder().auth(auth).build()
+    }
+
+    pub fn builder() -> EnvBuilder {
+        EnvBuilder {
+            auth: Auth::None,
+            profile: Profile::Default,
+        }
+    }
+
+    fn start(auth: Auth, profile: Profile) -> Env {
         let dir = tempfile::tempdir().unwrap();
         // Keystone takes seconds to come up: it starts first and the fakes are set up
         // meanwhile.
@@ -74,7 +142,7 @@ impl Env {
         }
         let os = cloud.serve_in_background(0).expect("fake cloud serves");
         let kube = Fake::builder()
-            .profile(Profile::Default)
+            .profile(profile)
             .tick(Duration::from_millis(2))
             .hooks(super::cloud_glue::Glue {
                 cloud: cloud.clone(),
@@ -104,6 +172,7 @@ impl Env {
         };
         std::fs::write(dir.path().join("clouds.yaml"), yaml).unwrap();
         Env {
+            profile,
             cloud,
             keystone,
             _os: os,
@@ -113,6 +182,11 @@ impl Env {
             _mirror_rt: rt,
             dir,
         }
+    }
+
+    /// The apiVersions of the management cluster's profile.
+    pub fn apis(&self) -> Apis {
+        Apis::of(self.profile)
     }
 
     pub fn path(&self) -> &Path {
@@ -188,10 +262,11 @@ impl Env {
                 .await
                 .unwrap();
             let client = kube::Client::try_from(cfg).unwrap();
+            let capi = self.apis().capi;
             let ar = ApiResource {
                 group: "cluster.x-k8s.io".into(),
-                version: "v1beta2".into(),
-                api_version: "cluster.x-k8s.io/v1beta2".into(),
+                version: capi.trim_start_matches("cluster.x-k8s.io/").into(),
+                api_version: capi.into(),
                 kind: "Machine".into(),
                 plural: "machines".into(),
             };
@@ -232,28 +307,25 @@ fn register_fake(ks: &Keystone, base: &str) {
 }
 
 /// Every CAPI/CAPO object the tool applies (status aside) validates against the real
-/// CRDs, and each kind has at least one object.
+/// CRDs of the default profile, and each kind has at least one object.
 pub fn assert_applied_objects_validate(kube: &Fake) {
-    let crds = super::crds::CrdSet::shared("default");
+    assert_applied_objects_validate_for(kube, Profile::Default);
+}
+
+/// [`assert_applied_objects_validate`] for the CRDs (and apiVersions) of `profile`.
+pub fn assert_applied_objects_validate_for(kube: &Fake, profile: Profile) {
+    let crds = super::crds::CrdSet::shared(match profile {
+        Profile::Default => "default",
+        Profile::R4 => "r4",
+    });
+    let a = Apis::of(profile);
     for (api, kind) in [
-        ("cluster.x-k8s.io/v1beta2", "Cluster"),
-        (
-            "controlplane.cluster.x-k8s.io/v1beta2",
-            "KubeadmControlPlane",
-        ),
-        ("cluster.x-k8s.io/v1beta2", "MachineDeployment"),
-        (
-            "infrastructure.cluster.x-k8s.io/v1beta1",
-            "OpenStackCluster",
-        ),
-        (
-            "infrastructure.cluster.x-k8s.io/v1beta1",
-            "OpenStackMachineTemplate",
-        ),
-        (
-            "bootstrap.cluster.x-k8s.io/v1beta2",
-            "KubeadmConfigTemplate",
-        ),
+        (a.capi, "Cluster"),
+        (a.kcp, "KubeadmControlPlane"),
+        (a.capi, "MachineDeployment"),
+        (a.infra, "OpenStackCluster"),
+        (a.infra, "OpenStackMachineTemplate"),
+        (a.bootstrap, "KubeadmConfigTemplate"),
     ] {
         let objs = kube.list(api, kind, Some("default"));
         assert!(!objs.is_empty(), "no {kind}");
@@ -296,4 +368,32 @@ pub fn changes(report: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// Every CAPI/CAPO object of namespace `default`, status included, validates against the
+/// CRDs of `profile`: what the simulated controllers write is a status the real ones could
+/// write, so the tool's reading of it is tested against the real shapes.
+pub fn assert_statuses_validate(kube: &Fake, profile: Profile) {
+    let crds = super::crds::CrdSet::shared(match profile {
+        Profile::Default => "default",
+        Profile::R4 => "r4",
+    });
+    let a = Apis::of(profile);
+    for (api, kind) in [
+        (a.capi, "Cluster"),
+        (a.kcp, "KubeadmControlPlane"),
+        (a.capi, "MachineDeployment"),
+        (a.capi, "Machine"),
+        (a.bootstrap, "KubeadmConfig"),
+        (a.infra, "OpenStackCluster"),
+        (a.infra, "OpenStackMachine"),
+    ] {
+        let objs = kube.list(api, kind, Some("default"));
+        assert!(!objs.is_empty(), "no {kind}");
+        for o in objs {
+            if let Err(errs) = crds.validate(&o) {
+                panic!("{kind} with its status: {errs:#?}");
+            }
+        }
+    }
 }

@@ -169,7 +169,15 @@ fn write_osc_status(o: &mut Value, i: &ClusterInfra) {
     let lb = i.api_lb.as_ref().map(|l| {
         json!({"id": l.id, "name": l.name, "ip": l.ip, "internalIP": l.internal_ip, "allowedCIDRs": allowed})
     });
-    let sg = |(id, name): &(String, String)| json!({"id": id, "name": name});
+    // CAPO v1alpha6 requires the rules in a security group's status (CAPO 0.7 lists the
+    // ones it made); v1beta1 has only id and name. The fake's groups carry no rules.
+    let sg = |(id, name): &(String, String)| {
+        if new_api {
+            json!({"id": id, "name": name})
+        } else {
+            json!({"id": id, "name": name, "rules": []})
+        }
+    };
     let s = &mut o["status"];
     s["ready"] = json!(true);
     s["failureDomains"] = json!({"nova": {"controlPlane": true}});
@@ -189,12 +197,9 @@ fn write_osc_status(o: &mut Value, i: &ClusterInfra) {
         let mut net = json!({"id": i.network_id, "name": i.network_name,
             "subnet": {"id": i.subnet_id, "name": i.subnet_name, "cidr": i.subnet_cidr},
             "router": {"id": i.router_id, "name": i.router_name}});
-        if let Some(mut lb) = lb {
-            if let Some(m) = lb.as_object_mut()
-                && let Some(a) = m.shift_remove("allowedCIDRs")
-            {
-                m.insert("allowedCidrs".into(), a);
-            }
+        // v1alpha6 spells it `allowedCidrs` in the spec but `allowedCIDRs` in the status,
+        // as v1beta1 does.
+        if let Some(lb) = lb {
             net["apiServerLoadBalancer"] = lb;
         }
         s["network"] = net;
