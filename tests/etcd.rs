@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -177,7 +177,13 @@ struct Cluster {
     members: usize,
     tls: Vec<String>,
     env: Vec<(String, String)>,
+    /// How many of the [`NUDGE_KEYS`] seeded at start were deleted so far.
+    nudged: AtomicUsize,
 }
+
+/// Tiny keys written at start, deleted one by one to make every member's backend run a
+/// write transaction: deletes are allowed even under a NOSPACE alarm, puts are not.
+const NUDGE_KEYS: usize = 100; // etcd allows 128 operations per transaction
 
 #[derive(Debug, Clone)]
 struct Status {
@@ -214,6 +220,7 @@ impl Cluster {
             members,
             tls: Vec::new(),
             env: Vec::new(),
+            nudged: AtomicUsize::new(0),
         };
         assert!(
             out.status.success(),
@@ -232,7 +239,28 @@ impl Cluster {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let mut txn = String::from("\n");
+        for i in 0..NUDGE_KEYS {
+            txn.push_str(&format!("put /nudge/{i:04} x\n"));
+        }
+        txn.push_str("\n\n");
+        let out = c.ctl_stdin(&c.endpoints().join(","), &["txn"], Some(&txn));
+        assert!(
+            out.status.success(),
+            "seeding nudge keys: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         c
+    }
+
+    /// One small write transaction on every member (best effort: the next poll tells).
+    fn nudge(&self) {
+        let n = self.nudged.fetch_add(1, Ordering::Relaxed);
+        if n < NUDGE_KEYS {
+            let _ = self.ctl(&["del", &format!("/nudge/{n:04}")]);
+        } else {
+            let _ = self.ctl(&["put", "/nudge/more", "x"]);
+        }
     }
 
     fn harness_out(&self, args: &[&str]) -> String {
@@ -378,7 +406,7 @@ impl Cluster {
         // Followers apply the compaction a little later, and bbolt frees the compacted
         // pages only when the next write transaction starts: with no further writes a
         // member can report the old in-use size forever (seen on 3.4 under load). Poll,
-        // and nudge every member's backend with a tiny write while waiting (best effort).
+        // and nudge every member's backend with a tiny write while waiting.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let st = self.statuses();
@@ -386,8 +414,7 @@ impl Cluster {
                 return;
             }
             assert!(Instant::now() < deadline, "compaction not applied: {st:?}");
-            // refused while a NOSPACE alarm is raised; the poll then waits as before
-            let _ = self.ctl(&["put", "/nudge", "x"]);
+            self.nudge();
             std::thread::sleep(Duration::from_millis(200));
         }
     }
