@@ -33,9 +33,12 @@ pub struct Assessment {
     pub cp_ready: u64,
     pub cp_up_to_date: u64,
     pub cp_wanted: u64,
+    /// Control-plane machines that exist, old and new.
+    pub cp_total: u64,
     pub workers_ready: u64,
     pub workers_up_to_date: u64,
     pub workers_wanted: u64,
+    pub workers_total: u64,
     pub cluster_ready: bool,
     /// The control plane alone: initialized, every machine ready and up to date, none
     /// old left (what an upgrade waits for before it rolls the workers).
@@ -52,14 +55,22 @@ impl Assessment {
     /// `machines up to date 3/4` for progress.
     pub fn machines(&self) -> (u64, u64) {
         (
-            self.cp_up_to_date.min(self.cp_ready) + self.workers_up_to_date.min(self.workers_ready),
+            self.cp_machines().0
+                + ready_and_up_to_date(
+                    self.workers_ready,
+                    self.workers_up_to_date,
+                    self.workers_total,
+                ),
             self.cp_wanted + self.workers_wanted,
         )
     }
 
     /// The control plane's share of [`Assessment::machines`].
     pub fn cp_machines(&self) -> (u64, u64) {
-        (self.cp_up_to_date.min(self.cp_ready), self.cp_wanted)
+        (
+            ready_and_up_to_date(self.cp_ready, self.cp_up_to_date, self.cp_total),
+            self.cp_wanted,
+        )
     }
 
     /// Whether `scope` is reached, and its `(done, total)` machines.
@@ -99,6 +110,18 @@ pub struct Observed {
     pub machine_deployments: Vec<Value>,
     pub machines: Vec<Value>,
     pub openstack_machines: Vec<Value>,
+}
+
+/// Machines both ready and up to date, from the counts a KCP/MachineDeployment reports
+/// (it has no count of both). During a rollout the ready ones are old and the up-to-date
+/// ones may not be ready yet (a new server stuck in BUILD), so `min(ready, up to date)`
+/// would claim a stuck rollout done; `ready + up to date - total` is what the two sets
+/// must share, exact whenever every machine is ready or up to date, and never more.
+fn ready_and_up_to_date(ready: u64, up_to_date: u64, total: u64) -> u64 {
+    (ready + up_to_date)
+        .saturating_sub(total)
+        .min(ready)
+        .min(up_to_date)
 }
 
 fn u(v: &Value) -> u64 {
@@ -207,6 +230,7 @@ pub fn assess(o: &Observed) -> Assessment {
             a.cp_wanted = wanted;
             a.cp_ready = ready;
             a.cp_up_to_date = up;
+            a.cp_total = total;
             let cp_done = ready == wanted && up == wanted && total == wanted;
             a.cp_converged = cp_done;
             complete &= cp_done;
@@ -219,6 +243,7 @@ pub fn assess(o: &Observed) -> Assessment {
         a.workers_wanted += wanted;
         a.workers_ready += ready;
         a.workers_up_to_date += up;
+        a.workers_total += total;
         complete &= ready == wanted && up == wanted && total == wanted;
         false_conditions("MachineDeployment", md, &mut a.blockers);
     }
@@ -562,12 +587,32 @@ mod tests {
         let a = assess(&o);
         assert!(!a.converged);
         assert_eq!(a.reached(Scope::ControlPlane), (true, (3, 3)));
-        assert_eq!(a.reached(Scope::Cluster), (false, (4, 5)));
+        // 3 workers, 2 ready, 1 up to date: the new one may be the unready one.
+        assert_eq!(a.reached(Scope::Cluster), (false, (3, 5)));
+        o.machine_deployments[0]["status"]["readyReplicas"] = json!(3);
+        assert_eq!(assess(&o).reached(Scope::Cluster), (false, (4, 5)));
         // An old control-plane machine left: the control plane is not done either.
         o.control_plane.as_mut().unwrap()["status"]["replicas"] = json!(4);
         o.control_plane.as_mut().unwrap()["status"]["upToDateReplicas"] = json!(2);
         let a = assess(&o);
-        assert_eq!(a.reached(Scope::ControlPlane), (false, (2, 3)));
+        assert_eq!(a.reached(Scope::ControlPlane), (false, (1, 3)));
+    }
+
+    #[test]
+    fn a_new_machine_that_is_not_ready_is_not_counted_as_replaced() {
+        // One control-plane machine being replaced: the old one ready, the new one up to
+        // date but stuck (server in BUILD). Nothing is replaced yet.
+        let mut o = ready_v1beta2();
+        let s = &mut o.control_plane.as_mut().unwrap()["status"];
+        s["replicas"] = json!(2);
+        s["readyReplicas"] = json!(1);
+        s["upToDateReplicas"] = json!(1);
+        o.control_plane.as_mut().unwrap()["spec"]["replicas"] = json!(1);
+        let a = assess(&o);
+        assert_eq!(a.reached(Scope::ControlPlane), (false, (0, 1)));
+        // The new one ready, the old one still there: replaced.
+        o.control_plane.as_mut().unwrap()["status"]["readyReplicas"] = json!(2);
+        assert_eq!(assess(&o).reached(Scope::ControlPlane), (false, (1, 1)));
     }
 
     #[test]
