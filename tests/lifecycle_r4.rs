@@ -383,6 +383,13 @@ fn r4_a_quota_fault_names_the_machine_with_the_clouds_message_and_a_rerun_conver
         .find(|l| l.contains(&format!("Machine {}:", failed[0])))
         .unwrap_or_else(|| panic!("names the machine: {}", text(&o)));
     assert!(line.contains("Quota exceeded for cores"), "{}", text(&o));
+    // Once: not again for the OpenStackMachine and every condition that mirrors it.
+    assert_eq!(
+        err.matches("Quota exceeded for cores").count(),
+        1,
+        "{}",
+        text(&o)
+    );
     assert!(!err.contains("timed out"), "{}", text(&o));
 
     // Interrupted create: the fault gone and the failed machine removed (as the hint

@@ -65,6 +65,29 @@ impl Assessment {
         )
     }
 
+    /// What blocks, for an error: the terminal failures, then the blocking conditions,
+    /// without the lines that only repeat another's text. A failed server otherwise shows
+    /// the cloud's message up to six times: on the OpenStackMachine, wrapped again on its
+    /// Machine, and in both objects' `Ready`/`InfrastructureReady`/`InstanceReady`.
+    /// Machines failing alike are each named: a failure goes only when another one
+    /// quotes it in full and says more (the Machine wrapping its OpenStackMachine's).
+    pub fn blocking(&self) -> Vec<String> {
+        let failures: Vec<&str> = self.terminal.iter().map(|l| quoted(l)).collect();
+        let says_more = |text: &str| {
+            !text.is_empty()
+                && failures
+                    .iter()
+                    .any(|f| f.len() > text.len() && f.contains(text))
+        };
+        let quotes = |text: &str| !text.is_empty() && failures.iter().any(|f| f.contains(text));
+        self.terminal
+            .iter()
+            .filter(|l| !says_more(quoted(l)))
+            .chain(self.blockers.iter().filter(|l| !quotes(quoted(l))))
+            .cloned()
+            .collect()
+    }
+
     /// The control plane's share of [`Assessment::machines`].
     pub fn cp_machines(&self) -> (u64, u64) {
         (
@@ -110,6 +133,14 @@ pub struct Observed {
     pub machine_deployments: Vec<Value>,
     pub machines: Vec<Value>,
     pub openstack_machines: Vec<Value>,
+}
+
+/// The text a [`failure`] or [`false_conditions`] line quotes: what follows
+/// `Kind name: ` and the reason (`Reason: ` or `Type (Reason): `).
+fn quoted(line: &str) -> &str {
+    line.split_once(": ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map_or("", |(_, text)| text)
 }
 
 /// Machines both ready and up to date, from the counts a KCP/MachineDeployment reports
@@ -491,8 +522,7 @@ pub async fn until(
         }
         if !a.terminal.is_empty() {
             progress.finish("failed");
-            let mut blockers = a.terminal.clone();
-            blockers.extend(a.blockers.iter().cloned());
+            let blockers = a.blocking();
             return Err(WaitError::NotConverged(NotConverged {
                 message: format!("cluster `{}` cannot converge ({what}): a machine failed", refs.cluster),
                 blockers,
@@ -638,6 +668,45 @@ mod tests {
         md.as_object_mut().unwrap().remove("upToDateReplicas");
         md["updatedReplicas"] = json!(2);
         assert!(assess(&o).converged);
+    }
+
+    #[test]
+    fn the_blocking_lines_quote_a_failure_once() {
+        // As CAPI 1.3 and CAPO 0.7 report one server refused for quota.
+        let nova = "Expected HTTP response code [202] ...: Quota exceeded for cores";
+        let osm_failure =
+            format!("OpenStack instance cannot be created: create OpenStack instance: {nova}");
+        let mut o = ready_v1beta2();
+        let failed = |ty: &str| json!({"type": ty, "status": "False", "reason": "InstanceCreateFailed", "message": nova});
+        o.openstack_machines
+            .push(json!({"metadata": {"name": "w-1"}, "status": {
+            "failureReason": "UpdateError", "failureMessage": osm_failure,
+            "conditions": [failed("Ready"), failed("InstanceReady")]}}));
+        o.machines.push(json!({"metadata": {"name": "m-1"}, "status": {
+            "failureReason": "UpdateError",
+            "failureMessage": format!("Failure detected from referenced resource infrastructure.cluster.x-k8s.io/v1alpha6, Kind=OpenStackMachine with name \"w-1\": {osm_failure}"),
+            "conditions": [failed("Ready"), failed("InfrastructureReady")]}}));
+        o.machine_deployments[0]["status"]["conditions"] = json!([{"type": "Available", "status": "False",
+            "reason": "WaitingForAvailableMachines", "message": "Minimum availability requires more machines"}]);
+        let a = assess(&o);
+        assert_eq!(a.terminal.len() + a.blockers.len(), 7, "{a:#?}");
+        let lines = a.blocking();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].starts_with("Machine m-1: UpdateError: Failure detected"));
+        assert!(lines[0].ends_with("Quota exceeded for cores"));
+        assert_eq!(
+            lines[1],
+            "MachineDeployment md: Available (WaitingForAvailableMachines): Minimum availability requires more machines"
+        );
+        // Two machines failing alike are both named.
+        let mut second = o.machines[0].clone();
+        second["metadata"]["name"] = json!("m-2");
+        o.machines.push(second);
+        let lines = assess(&o).blocking();
+        assert!(
+            lines[0].starts_with("Machine m-1:") && lines[1].starts_with("Machine m-2:"),
+            "{lines:#?}"
+        );
     }
 
     #[test]
