@@ -348,3 +348,125 @@ fn the_wrong_profile_for_the_management_cluster_is_refused_before_anything_chang
     assert_eq!(kube_writes(&env), Vec::<String>::new());
     assert_eq!(cloud_writes(&env), Vec::<String>::new());
 }
+
+/// The Machines of namespace `default` whose infrastructure failed (v1beta1: top-level
+/// `status.failureMessage`, as CAPI 1.3 writes it).
+fn failed_machines(env: &Env) -> Vec<String> {
+    env.kube
+        .list(env.apis().capi, "Machine", Some("default"))
+        .into_iter()
+        .filter(|m| m["status"]["failureMessage"].is_string())
+        .map(|m| m["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn r4_a_quota_fault_names_the_machine_with_the_clouds_message_and_a_rerun_converges() {
+    let env = r4_env();
+    let f = settings(&env, "r4q", "v1.25.x", 1);
+    // The control plane's server is made; the worker's hits Nova's quota.
+    env.kube.fail_machine_quota_after("r4q", 1);
+    let o = create(&env, &f, &[]);
+    assert_exit(&o, 1);
+    // What the simulated CAPI 1.3 / CAPO 0.7 wrote for the failure is what their CRDs allow.
+    support::lifecycle::assert_statuses_validate(&env.kube, Profile::R4);
+    let failed = failed_machines(&env);
+    assert_eq!(failed.len(), 1, "{failed:?}\n{}", text(&o));
+    assert!(
+        failed[0].starts_with("capi-r4q-md-0-"),
+        "the worker failed: {failed:?}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    // The Machine named, with Nova's words (through CAPI 1.3's wrapping of CAPO 0.7's).
+    let line = err
+        .lines()
+        .find(|l| l.contains(&format!("Machine {}:", failed[0])))
+        .unwrap_or_else(|| panic!("names the machine: {}", text(&o)));
+    assert!(line.contains("Quota exceeded for cores"), "{}", text(&o));
+    // Once: not again for the OpenStackMachine and every condition that mirrors it.
+    assert_eq!(
+        err.matches("Quota exceeded for cores").count(),
+        1,
+        "{}",
+        text(&o)
+    );
+    assert!(!err.contains("timed out"), "{}", text(&o));
+
+    // Interrupted create: the fault gone and the failed machine removed (as the hint
+    // says), a re-run converges.
+    env.kube.clear_cluster_faults("r4q");
+    env.delete_machine(&failed[0]);
+    let o = create(&env, &f, &["--output", "json"]);
+    assert_exit(&o, 0);
+    support::lifecycle::assert_statuses_validate(&env.kube, Profile::R4);
+    assert!(failed_machines(&env).is_empty());
+    let md = env
+        .kube
+        .list(env.apis().capi, "MachineDeployment", Some("default"));
+    assert_eq!(md[0]["status"]["readyReplicas"], 1, "{:#}", md[0]);
+    assert_eq!(
+        servers_of(&env, "r4q").len(),
+        2,
+        "1 control plane + 1 worker"
+    );
+}
+
+#[test]
+fn r4_a_stuck_rollout_reports_the_fault_leaves_the_workers_and_a_rerun_converges() {
+    let env = r4_env();
+    let api = env.apis();
+    let f = settings(&env, "r4s", "v1.25.x", 1);
+    assert_exit(&create(&env, &f, &[]), 0);
+
+    env.kube.stick_provisioning("r4s");
+    let f = settings(&env, "r4s", "v1.26.x", 1);
+    // The deadline leaves the simulated controllers time to create the new server (the
+    // fault shows once it exists) on a loaded machine.
+    let o = upgrade(&env, &f, &["--timeout", "8"]);
+    assert_exit(&o, 1);
+    support::lifecycle::assert_statuses_validate(&env.kube, Profile::R4);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Instance state is BUILD"), "{}", text(&o));
+    assert!(err.contains("control-plane rollout"), "{}", text(&o));
+    // The new machine is up to date but not ready: nothing counts as replaced.
+    assert!(
+        err.contains("control-plane machines replaced: 0/1"),
+        "{}",
+        text(&o)
+    );
+    // The control plane was asked for the new version; the workers were not touched.
+    let kcp = env
+        .kube
+        .get(
+            api.kcp,
+            "KubeadmControlPlane",
+            "default",
+            "r4s-control-plane",
+        )
+        .expect("KubeadmControlPlane");
+    assert_eq!(kcp["spec"]["version"], "v1.26.15");
+    let md = env
+        .kube
+        .list(api.capi, "MachineDeployment", Some("default"));
+    assert_eq!(md[0]["spec"]["template"]["spec"]["version"], "v1.25.16");
+    let workers: Vec<Value> = env
+        .kube
+        .list(api.capi, "Machine", Some("default"))
+        .into_iter()
+        .filter(|m| m["metadata"]["labels"]["cluster.x-k8s.io/control-plane"].is_null())
+        .collect();
+    assert_eq!(workers.len(), 1, "{:?}", names(&workers));
+    assert_eq!(workers[0]["spec"]["version"], "v1.25.16");
+
+    env.kube.clear_cluster_faults("r4s");
+    let o = upgrade(&env, &f, &["--timeout", "60", "--output", "json"]);
+    assert_exit(&o, 0);
+    let report = json_report(&o);
+    assert_eq!(report["to"], "v1.26.15", "{report:#}");
+    support::lifecycle::assert_statuses_validate(&env.kube, Profile::R4);
+    let machines = env.kube.list(api.capi, "Machine", Some("default"));
+    assert_eq!(machines.len(), 2, "{:?}", names(&machines));
+    for m in &machines {
+        assert_eq!(m["spec"]["version"], "v1.26.15", "{m:#}");
+    }
+}

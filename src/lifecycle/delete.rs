@@ -149,8 +149,7 @@ pub async fn run(
             progress.finish("timed out");
             let observed = refs.observe(mgmt, server).await?;
             let a = super::wait::assess(&observed);
-            let mut blockers = a.terminal;
-            blockers.extend(a.blockers);
+            let mut blockers = a.blocking();
             blockers.push(format!("machines left: {}", observed.machines.len()));
             return Err(NotConverged {
                 message: format!(

@@ -33,9 +33,12 @@ pub struct Assessment {
     pub cp_ready: u64,
     pub cp_up_to_date: u64,
     pub cp_wanted: u64,
+    /// Control-plane machines that exist, old and new.
+    pub cp_total: u64,
     pub workers_ready: u64,
     pub workers_up_to_date: u64,
     pub workers_wanted: u64,
+    pub workers_total: u64,
     pub cluster_ready: bool,
     /// The control plane alone: initialized, every machine ready and up to date, none
     /// old left (what an upgrade waits for before it rolls the workers).
@@ -52,14 +55,45 @@ impl Assessment {
     /// `machines up to date 3/4` for progress.
     pub fn machines(&self) -> (u64, u64) {
         (
-            self.cp_up_to_date.min(self.cp_ready) + self.workers_up_to_date.min(self.workers_ready),
+            self.cp_machines().0
+                + ready_and_up_to_date(
+                    self.workers_ready,
+                    self.workers_up_to_date,
+                    self.workers_total,
+                ),
             self.cp_wanted + self.workers_wanted,
         )
     }
 
+    /// What blocks, for an error: the terminal failures, then the blocking conditions,
+    /// without the lines that only repeat another's text. A failed server otherwise shows
+    /// the cloud's message up to six times: on the OpenStackMachine, wrapped again on its
+    /// Machine, and in both objects' `Ready`/`InfrastructureReady`/`InstanceReady`.
+    /// Machines failing alike are each named: a failure goes only when another one
+    /// quotes it in full and says more (the Machine wrapping its OpenStackMachine's).
+    pub fn blocking(&self) -> Vec<String> {
+        let failures: Vec<&str> = self.terminal.iter().map(|l| quoted(l)).collect();
+        let says_more = |text: &str| {
+            !text.is_empty()
+                && failures
+                    .iter()
+                    .any(|f| f.len() > text.len() && f.contains(text))
+        };
+        let quotes = |text: &str| !text.is_empty() && failures.iter().any(|f| f.contains(text));
+        self.terminal
+            .iter()
+            .filter(|l| !says_more(quoted(l)))
+            .chain(self.blockers.iter().filter(|l| !quotes(quoted(l))))
+            .cloned()
+            .collect()
+    }
+
     /// The control plane's share of [`Assessment::machines`].
     pub fn cp_machines(&self) -> (u64, u64) {
-        (self.cp_up_to_date.min(self.cp_ready), self.cp_wanted)
+        (
+            ready_and_up_to_date(self.cp_ready, self.cp_up_to_date, self.cp_total),
+            self.cp_wanted,
+        )
     }
 
     /// Whether `scope` is reached, and its `(done, total)` machines.
@@ -99,6 +133,26 @@ pub struct Observed {
     pub machine_deployments: Vec<Value>,
     pub machines: Vec<Value>,
     pub openstack_machines: Vec<Value>,
+}
+
+/// The text a [`failure`] or [`false_conditions`] line quotes: what follows
+/// `Kind name: ` and the reason (`Reason: ` or `Type (Reason): `).
+fn quoted(line: &str) -> &str {
+    line.split_once(": ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map_or("", |(_, text)| text)
+}
+
+/// Machines both ready and up to date, from the counts a KCP/MachineDeployment reports
+/// (it has no count of both). During a rollout the ready ones are old and the up-to-date
+/// ones may not be ready yet (a new server stuck in BUILD), so `min(ready, up to date)`
+/// would claim a stuck rollout done; `ready + up to date - total` is what the two sets
+/// must share, exact whenever every machine is ready or up to date, and never more.
+fn ready_and_up_to_date(ready: u64, up_to_date: u64, total: u64) -> u64 {
+    (ready + up_to_date)
+        .saturating_sub(total)
+        .min(ready)
+        .min(up_to_date)
 }
 
 fn u(v: &Value) -> u64 {
@@ -207,6 +261,7 @@ pub fn assess(o: &Observed) -> Assessment {
             a.cp_wanted = wanted;
             a.cp_ready = ready;
             a.cp_up_to_date = up;
+            a.cp_total = total;
             let cp_done = ready == wanted && up == wanted && total == wanted;
             a.cp_converged = cp_done;
             complete &= cp_done;
@@ -219,6 +274,7 @@ pub fn assess(o: &Observed) -> Assessment {
         a.workers_wanted += wanted;
         a.workers_ready += ready;
         a.workers_up_to_date += up;
+        a.workers_total += total;
         complete &= ready == wanted && up == wanted && total == wanted;
         false_conditions("MachineDeployment", md, &mut a.blockers);
     }
@@ -466,8 +522,7 @@ pub async fn until(
         }
         if !a.terminal.is_empty() {
             progress.finish("failed");
-            let mut blockers = a.terminal.clone();
-            blockers.extend(a.blockers.iter().cloned());
+            let blockers = a.blocking();
             return Err(WaitError::NotConverged(NotConverged {
                 message: format!("cluster `{}` cannot converge ({what}): a machine failed", refs.cluster),
                 blockers,
@@ -562,12 +617,32 @@ mod tests {
         let a = assess(&o);
         assert!(!a.converged);
         assert_eq!(a.reached(Scope::ControlPlane), (true, (3, 3)));
-        assert_eq!(a.reached(Scope::Cluster), (false, (4, 5)));
+        // 3 workers, 2 ready, 1 up to date: the new one may be the unready one.
+        assert_eq!(a.reached(Scope::Cluster), (false, (3, 5)));
+        o.machine_deployments[0]["status"]["readyReplicas"] = json!(3);
+        assert_eq!(assess(&o).reached(Scope::Cluster), (false, (4, 5)));
         // An old control-plane machine left: the control plane is not done either.
         o.control_plane.as_mut().unwrap()["status"]["replicas"] = json!(4);
         o.control_plane.as_mut().unwrap()["status"]["upToDateReplicas"] = json!(2);
         let a = assess(&o);
-        assert_eq!(a.reached(Scope::ControlPlane), (false, (2, 3)));
+        assert_eq!(a.reached(Scope::ControlPlane), (false, (1, 3)));
+    }
+
+    #[test]
+    fn a_new_machine_that_is_not_ready_is_not_counted_as_replaced() {
+        // One control-plane machine being replaced: the old one ready, the new one up to
+        // date but stuck (server in BUILD). Nothing is replaced yet.
+        let mut o = ready_v1beta2();
+        let s = &mut o.control_plane.as_mut().unwrap()["status"];
+        s["replicas"] = json!(2);
+        s["readyReplicas"] = json!(1);
+        s["upToDateReplicas"] = json!(1);
+        o.control_plane.as_mut().unwrap()["spec"]["replicas"] = json!(1);
+        let a = assess(&o);
+        assert_eq!(a.reached(Scope::ControlPlane), (false, (0, 1)));
+        // The new one ready, the old one still there: replaced.
+        o.control_plane.as_mut().unwrap()["status"]["readyReplicas"] = json!(2);
+        assert_eq!(assess(&o).reached(Scope::ControlPlane), (false, (1, 1)));
     }
 
     #[test]
@@ -593,6 +668,45 @@ mod tests {
         md.as_object_mut().unwrap().remove("upToDateReplicas");
         md["updatedReplicas"] = json!(2);
         assert!(assess(&o).converged);
+    }
+
+    #[test]
+    fn the_blocking_lines_quote_a_failure_once() {
+        // As CAPI 1.3 and CAPO 0.7 report one server refused for quota.
+        let nova = "Expected HTTP response code [202] ...: Quota exceeded for cores";
+        let osm_failure =
+            format!("OpenStack instance cannot be created: create OpenStack instance: {nova}");
+        let mut o = ready_v1beta2();
+        let failed = |ty: &str| json!({"type": ty, "status": "False", "reason": "InstanceCreateFailed", "message": nova});
+        o.openstack_machines
+            .push(json!({"metadata": {"name": "w-1"}, "status": {
+            "failureReason": "UpdateError", "failureMessage": osm_failure,
+            "conditions": [failed("Ready"), failed("InstanceReady")]}}));
+        o.machines.push(json!({"metadata": {"name": "m-1"}, "status": {
+            "failureReason": "UpdateError",
+            "failureMessage": format!("Failure detected from referenced resource infrastructure.cluster.x-k8s.io/v1alpha6, Kind=OpenStackMachine with name \"w-1\": {osm_failure}"),
+            "conditions": [failed("Ready"), failed("InfrastructureReady")]}}));
+        o.machine_deployments[0]["status"]["conditions"] = json!([{"type": "Available", "status": "False",
+            "reason": "WaitingForAvailableMachines", "message": "Minimum availability requires more machines"}]);
+        let a = assess(&o);
+        assert_eq!(a.terminal.len() + a.blockers.len(), 7, "{a:#?}");
+        let lines = a.blocking();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].starts_with("Machine m-1: UpdateError: Failure detected"));
+        assert!(lines[0].ends_with("Quota exceeded for cores"));
+        assert_eq!(
+            lines[1],
+            "MachineDeployment md: Available (WaitingForAvailableMachines): Minimum availability requires more machines"
+        );
+        // Two machines failing alike are both named.
+        let mut second = o.machines[0].clone();
+        second["metadata"]["name"] = json!("m-2");
+        o.machines.push(second);
+        let lines = assess(&o).blocking();
+        assert!(
+            lines[0].starts_with("Machine m-1:") && lines[1].starts_with("Machine m-2:"),
+            "{lines:#?}"
+        );
     }
 
     #[test]

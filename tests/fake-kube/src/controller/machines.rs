@@ -130,6 +130,49 @@ fn osm_failed(osm: &Value) -> Option<String> {
     osm["status"]["failureMessage"].as_str().map(String::from)
 }
 
+/// A failed OpenStackMachine as its Machine reports it.
+struct InfraFailure {
+    /// The Machine's `failureReason`.
+    reason: String,
+    /// The Machine's `failureMessage`.
+    message: String,
+    /// The message of the Machine's `InfrastructureReady`/`Ready` conditions.
+    condition: String,
+}
+
+impl InfraFailure {
+    fn of(osm: &Value, api_gen: Gen) -> Option<InfraFailure> {
+        let msg = osm_failed(osm)?;
+        Some(match api_gen {
+            Gen::V1Beta2 => InfraFailure {
+                reason: "CreateError".into(),
+                message: msg.clone(),
+                condition: msg,
+            },
+            // CAPI 1.3 copies the reason and wraps the message with the object it came from
+            // (`reconcileExternal`); its conditions mirror the OpenStackMachine's `Ready`.
+            Gen::V1Beta1 => InfraFailure {
+                reason: osm["status"]["failureReason"]
+                    .as_str()
+                    .unwrap_or("UpdateError")
+                    .to_string(),
+                message: format!(
+                    "Failure detected from referenced resource {}, Kind={} with name {:?}: {msg}",
+                    osm["apiVersion"].as_str().unwrap_or(""),
+                    osm["kind"].as_str().unwrap_or(""),
+                    meta(osm, "name")
+                ),
+                condition: osm["status"]["conditions"]
+                    .as_array()
+                    .and_then(|l| l.iter().find(|c| c["type"] == "Ready"))
+                    .and_then(|c| c["message"].as_str())
+                    .unwrap_or(&msg)
+                    .to_string(),
+            },
+        })
+    }
+}
+
 fn is_new_capo(o: &Value) -> bool {
     o["apiVersion"]
         .as_str()
@@ -177,12 +220,25 @@ pub fn quota_failure() -> String {
     )
 }
 
+/// The failure CAPO writes when Nova refuses a server. CAPO 0.7 (v1alpha6) marks
+/// `InstanceReady` with the bare error and sets `UpdateError` with the message wrapped twice
+/// (`getOrCreate` wraps it, `handleUpdateMachineError` prefixes it); the newer API keeps the
+/// single wrap it had here.
 fn fail_osm(o: &mut Value, msg: &str) {
-    let full = format!("create OpenStack instance: {msg}");
+    let wrapped = format!("create OpenStack instance: {msg}");
+    let (reason, failure, condition) = if is_new_capo(o) {
+        ("CreateError", wrapped.clone(), wrapped)
+    } else {
+        (
+            "UpdateError",
+            format!("OpenStack instance cannot be created: {wrapped}"),
+            msg.to_string(),
+        )
+    };
     let s = &mut o["status"];
     s["ready"] = json!(false);
-    s["failureReason"] = json!("CreateError");
-    s["failureMessage"] = json!(full);
+    s["failureReason"] = json!(reason);
+    s["failureMessage"] = json!(failure);
     s["instanceState"] = json!("ERROR");
     set_v1b1(
         &mut s["conditions"],
@@ -190,7 +246,7 @@ fn fail_osm(o: &mut Value, msg: &str) {
         false,
         "InstanceCreateFailed",
         "Error",
-        &full,
+        &condition,
     );
     set_v1b1(
         &mut s["conditions"],
@@ -198,7 +254,7 @@ fn fail_osm(o: &mut Value, msg: &str) {
         false,
         "InstanceCreateFailed",
         "Error",
-        &full,
+        &condition,
     );
 }
 
@@ -454,7 +510,7 @@ struct Facts {
     bootstrap: bool,
     bootstrap_waiting: &'static str,
     infra: bool,
-    infra_failure: Option<String>,
+    infra_failure: Option<InfraFailure>,
     osm_exists: bool,
     node: Option<Value>,
 }
@@ -498,14 +554,18 @@ fn write_status(o: &mut Value, f: &Facts) {
     } else {
         "NotReady"
     };
-    let infra_msg = f.infra_failure.clone().unwrap_or_default();
+    let infra_msg = f
+        .infra_failure
+        .as_ref()
+        .map(|x| x.condition.clone())
+        .unwrap_or_default();
     let ready = f.bootstrap && f.infra && node_ready;
     match api_gen {
         Gen::V1Beta2 => {
             s["initialization"] = json!({"bootstrapDataSecretCreated": f.bootstrap, "infrastructureProvisioned": f.infra});
-            if let Some(m) = &f.infra_failure {
-                s["deprecated"]["v1beta1"]["failureReason"] = json!("CreateError");
-                s["deprecated"]["v1beta1"]["failureMessage"] = json!(m);
+            if let Some(x) = &f.infra_failure {
+                s["deprecated"]["v1beta1"]["failureReason"] = json!(x.reason);
+                s["deprecated"]["v1beta1"]["failureMessage"] = json!(x.message);
             }
             let l = &mut s["conditions"];
             set_v1b2(
@@ -608,9 +668,9 @@ fn write_status(o: &mut Value, f: &Facts) {
         Gen::V1Beta1 => {
             s["bootstrapReady"] = json!(f.bootstrap);
             s["infrastructureReady"] = json!(f.infra);
-            if let Some(m) = &f.infra_failure {
-                s["failureReason"] = json!("CreateError");
-                s["failureMessage"] = json!(m);
+            if let Some(x) = &f.infra_failure {
+                s["failureReason"] = json!(x.reason);
+                s["failureMessage"] = json!(x.message);
             }
             let l = &mut s["conditions"];
             set_v1b1(
@@ -848,7 +908,7 @@ pub async fn reconcile(shared: &Arc<Shared>, m: &Value) -> bool {
         p |= capo_machine(shared, &c, &m_now, o).await;
         osm_now = shared.get(OPENSTACK_MACHINES, &ns, &osm_name);
     }
-    let failure = osm_now.as_ref().and_then(osm_failed);
+    let failure = osm_now.as_ref().and_then(|o| InfraFailure::of(o, api_gen));
     let infra = osm_now
         .as_ref()
         .is_some_and(|o| o["status"]["ready"].as_bool() == Some(true));
