@@ -239,8 +239,11 @@ pub async fn reconcile_kcp(shared: &Arc<Shared>, k: &Value) -> bool {
     let selector = format!("{LABEL_CLUSTER}={cname},{LABEL_CONTROL_PLANE}");
     let version_now = min_version(machines.iter());
     let desired = desired as i64;
+    // The generation this pass reconciled, not the live one: a spec applied while the
+    // pass ran is not reflected in the counts yet, and a real controller would not claim
+    // to have observed it (waits rely on `observedGeneration` to skip stale status).
+    let g = generation(k);
     progressed |= shared.modify(KCPS, &ns, &name, KCP, true, |o| {
-        let g = generation(o);
         let s = &mut o["status"];
         s["selector"] = json!(selector);
         s["replicas"] = json!(total);
@@ -610,8 +613,9 @@ pub fn reconcile_md(shared: &Arc<Shared>, md: &Value) -> bool {
     let up_to_date = flags.iter().filter(|(_, u)| *u).count() as i64;
     let failed = machines.iter().any(|m| m["status"]["phase"] == "Failed");
     let selector = format!("{LABEL_CLUSTER}={cname},{LABEL_DEPLOYMENT}={name}");
+    // The generation this pass reconciled (see reconcile_kcp).
+    let g = generation(md);
     progressed |= shared.modify(MACHINE_DEPLOYMENTS, &ns, &name, CAPI, true, |o| {
-        let g = generation(o);
         let s = &mut o["status"];
         let phase = if failed {
             "Failed"
