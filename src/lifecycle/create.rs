@@ -338,7 +338,7 @@ async fn refuse_version_change(
     settings: &Settings,
 ) -> Result<()> {
     let refs = ClusterRefs::for_profile(settings.name(), NAMESPACE, opts.profile);
-    let Some(running) = super::upgrade::live_version(mgmt, server, &refs).await? else {
+    let Some(running) = super::live::live_version(mgmt, server, &refs).await? else {
         return Ok(());
     };
     let wanted = settings.kubernetes_version.resolve();

@@ -12,7 +12,7 @@
 //! - [`addons_apply`]: the addons of [`crate::addons`] applied into the workload cluster,
 //!   cilium through the runner, switched-off addons removed;
 //! - [`generation`]: which Cluster API generation (render profile) the management
-//!   cluster serves;
+//!   cluster serves; [`live`]: which Kubernetes version a cluster runs;
 //! - [`create`]: the orchestration of `create-cluster`; [`upgrade`]: `upgrade-cluster`
 //!   (one minor at a time, control plane before workers, unused machine templates
 //!   pruned); [`delete`]: `delete-cluster`.
@@ -24,6 +24,7 @@ pub mod create;
 pub mod delete;
 pub mod generation;
 pub mod kubeconfig;
+pub mod live;
 pub mod objects;
 pub mod upgrade;
 pub mod wait;

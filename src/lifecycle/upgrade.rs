@@ -141,76 +141,6 @@ pub fn check_step(cluster: &str, current: &str, target: KubernetesVersion) -> Re
     Ok(Step::Upgrade)
 }
 
-/// The version the cluster runs: the lowest of its KubeadmControlPlane's `spec.version`
-/// and its MachineDeployments' (after an interrupted upgrade the workers may still be a
-/// minor behind, and the next step counts from them); `None` when the Cluster or its
-/// control plane does not exist.
-///
-/// # Errors
-/// API failures.
-pub async fn live_version(
-    mgmt: &kube::Client,
-    server: &str,
-    refs: &ClusterRefs,
-) -> std::result::Result<Option<String>, MgmtError> {
-    let name = &refs.cluster;
-    let ns = &refs.namespace;
-    let Some(cluster) = refs
-        .cluster_api(mgmt)
-        .get_opt(name)
-        .await
-        .map_err(|e| api_error(&format!("reading Cluster `{ns}/{name}`"), server, e))?
-    else {
-        return Ok(None);
-    };
-    let kcp_name = refs.control_plane.clone().or_else(|| {
-        cluster.data["spec"]["controlPlaneRef"]["name"]
-            .as_str()
-            .map(String::from)
-    });
-    let Some(kcp_name) = kcp_name else {
-        return Ok(None);
-    };
-    let kcp = refs.kcp_api(mgmt).get_opt(&kcp_name).await.map_err(|e| {
-        api_error(
-            &format!("reading KubeadmControlPlane `{ns}/{kcp_name}`"),
-            server,
-            e,
-        )
-    })?;
-    let Some(cp) = kcp.and_then(|k| k.data["spec"]["version"].as_str().map(String::from)) else {
-        return Ok(None);
-    };
-    let mds = refs
-        .md_api(mgmt)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| api_error(&format!("listing MachineDeployments in `{ns}`"), server, e))?;
-    let workers = mds
-        .items
-        .iter()
-        .filter(|md| md.data["spec"]["clusterName"].as_str() == Some(name.as_str()))
-        .filter_map(|md| md.data["spec"]["template"]["spec"]["version"].as_str());
-    Ok(Some(lowest(&cp, workers)))
-}
-
-/// The lowest of `first` and `others` by (minor, patch); a version that does not parse
-/// wins, so that [`check_step`] reports it.
-fn lowest<'a>(first: &str, others: impl Iterator<Item = &'a str>) -> String {
-    let key = |v: &str| {
-        v.parse::<KubernetesVersion>()
-            .map(|k| (k.minor, k.patch.unwrap_or(0)))
-            .unwrap_or((0, 0))
-    };
-    let mut low = first.to_string();
-    for v in others {
-        if key(v) < key(&low) {
-            low = v.to_string();
-        }
-    }
-    low
-}
-
 /// Runs `upgrade-cluster` to `to` (else the settings' `kubernetes_version`).
 ///
 /// # Errors
@@ -253,7 +183,7 @@ pub async fn run(
     let (mgmt, server) = create::mgmt_client(&opts.mgmt).await?;
     super::generation::check_profile(&mgmt, &server, opts.profile).await?;
     let by_name = ClusterRefs::for_profile(&cluster, NAMESPACE, opts.profile);
-    let current = live_version(&mgmt, &server, &by_name).await?.ok_or_else(|| {
+    let current = super::live::live_version(&mgmt, &server, &by_name).await?.ok_or_else(|| {
         Error::usage(
             format!(
                 "cluster `{cluster}` has no Cluster or KubeadmControlPlane in namespace `{NAMESPACE}` of the management cluster ({server})"
@@ -636,15 +566,6 @@ mod tests {
         assert!(check_step("foo", "v1.34.2", v("v1.34.1")).is_err());
         assert!(check_step("foo", "v1.34.2", v("v1.99.x")).is_err());
         assert!(check_step("foo", "1.34", v("v1.34.x")).is_err());
-    }
-
-    #[test]
-    fn the_lowest_version_counts() {
-        let low = |cp: &str, w: &[&str]| lowest(cp, w.iter().copied());
-        assert_eq!(low("v1.34.2", &["v1.33.13", "v1.34.2"]), "v1.33.13");
-        assert_eq!(low("v1.34.2", &[]), "v1.34.2");
-        assert_eq!(low("v1.34.10", &["v1.34.9"]), "v1.34.9");
-        assert_eq!(low("v1.34.1", &["garbage"]), "garbage");
     }
 
     #[test]
