@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use kube::api::DynamicObject;
 use serde::Serialize;
 
 use super::addons_apply::{self, AddonResult};
@@ -324,6 +325,71 @@ pub async fn workload_and_addons(
     })
 }
 
+/// What the first half of create and upgrade found: the cloud step, the manifests
+/// rendered with what the cloud told, and those objects compared with the live ones.
+pub struct Compared {
+    pub cloud: Vec<CloudStep>,
+    pub facts: CloudFacts,
+    pub rendered: render::Rendered,
+    pub objs: Vec<DynamicObject>,
+    pub planned: Vec<Planned>,
+    /// The client the comparison resolved kinds with, for the applies that follow.
+    pub kinds: Kinds,
+}
+
+/// The cloud step ([`prepare_cloud`], a dry run plans only), rendering with its facts,
+/// and the comparison of the rendered objects with the management cluster's.
+///
+/// # Errors
+/// Cloud, render and management-cluster errors.
+pub async fn compare(
+    opts: &Options,
+    renderer: &Renderer,
+    settings: &Settings,
+    explicit_cloud: Option<&str>,
+    (mgmt, server): (&kube::Client, &str),
+    progress: &dyn Progress,
+) -> Result<Compared> {
+    let (cloud, facts) = prepare_cloud(settings, explicit_cloud, opts.dry_run, progress).await?;
+    let rendered = renderer.render(
+        settings,
+        &render::Options {
+            profile: opts.profile,
+            mgmt_cidr: None,
+            facts: Some(facts.clone()),
+        },
+    )?;
+    let objs = objects::cluster_objects(&rendered.manifests)?;
+    let mut kinds = Kinds::new(mgmt, server);
+    progress.phase(&format!(
+        "comparing {} objects with the management cluster",
+        objs.len()
+    ));
+    let planned = objects::compare_live(&mut kinds, &objs).await?;
+    progress.finish("compared");
+    Ok(Compared {
+        cloud,
+        facts,
+        rendered,
+        objs,
+        planned,
+        kinds,
+    })
+}
+
+/// The Cluster and its control plane named by the rendered objects.
+///
+/// # Errors
+/// [`Error::Usage`] when the manifests (custom `--templates`) have no Cluster.
+pub fn cluster_refs(objs: &[DynamicObject]) -> Result<ClusterRefs> {
+    ClusterRefs::from_objects(objs, NAMESPACE).ok_or_else(|| {
+        Error::usage(
+            "the rendered manifests have no Cluster object",
+            Some("check `--templates`".into()),
+        )
+    })
+}
+
 /// Create converges everything but the Kubernetes version: a running cluster whose
 /// control plane runs another version than the settings ask for is refused before
 /// anything changes (an upgrade takes one minor at a time, in order, which
@@ -384,29 +450,22 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
     super::generation::check_profile(&mgmt, &server, opts.profile).await?;
     refuse_version_change(&mgmt, &server, opts, &settings).await?;
 
-    let (cloud, facts) = prepare_cloud(
+    let Compared {
+        cloud,
+        facts,
+        rendered,
+        objs,
+        planned,
+        mut kinds,
+    } = compare(
+        opts,
+        &renderer,
         &settings,
         loaded.explicit_cloud.as_deref(),
-        opts.dry_run,
+        (&mgmt, &server),
         progress,
     )
     .await?;
-    let rendered = renderer.render(
-        &settings,
-        &render::Options {
-            profile: opts.profile,
-            mgmt_cidr: None,
-            facts: Some(facts.clone()),
-        },
-    )?;
-    let objs = objects::cluster_objects(&rendered.manifests)?;
-    let mut kinds = Kinds::new(&mgmt, &server);
-    progress.phase(&format!(
-        "comparing {} objects with the management cluster",
-        objs.len()
-    ));
-    let planned = objects::compare_live(&mut kinds, &objs).await?;
-    progress.finish("compared");
     let mut report = Report {
         cluster: cluster.clone(),
         dry_run: opts.dry_run,
@@ -432,12 +491,7 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
         }
     }
     progress.finish("applied");
-    let refs = ClusterRefs::from_objects(&objs, NAMESPACE).ok_or_else(|| {
-        Error::usage(
-            "the rendered manifests have no Cluster object",
-            Some("check `--templates`".into()),
-        )
-    })?;
+    let refs = cluster_refs(&objs)?;
     wait::until_converged(&mgmt, &server, &refs, opts.timeout, "create", progress).await?;
 
     let wl = workload_and_addons(

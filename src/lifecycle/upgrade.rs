@@ -27,14 +27,14 @@ use serde_json::Value;
 use super::NAMESPACE;
 use super::addons_apply::AddonResult;
 use super::create::{self, CloudStep, Options};
-use super::objects::{self, Change, Planned, kind_of};
+use super::objects::{Change, Planned, kind_of};
 use super::wait::{self, ClusterRefs, Goal, Scope};
 use crate::error::{Error, Result};
 use crate::mgmt::MgmtError;
 use crate::mgmt::apply::Kinds;
 use crate::mgmt::client::api_error;
 use crate::mgmt::runner::Runner;
-use crate::render::{self, Renderer};
+use crate::render::Renderer;
 use crate::settings::versions::{KubernetesVersion, Support};
 use crate::ui::Progress;
 
@@ -200,37 +200,25 @@ pub async fn run(
         target.resolve()
     ));
 
-    let (cloud, facts) = create::prepare_cloud(
+    let create::Compared {
+        cloud,
+        facts,
+        rendered,
+        objs,
+        planned,
+        mut kinds,
+    } = create::compare(
+        opts,
+        &renderer,
         &settings,
         loaded.explicit_cloud.as_deref(),
-        opts.dry_run,
+        (&mgmt, &server),
         progress,
     )
     .await?;
-    let rendered = renderer.render(
-        &settings,
-        &render::Options {
-            profile: opts.profile,
-            mgmt_cidr: None,
-            facts: Some(facts.clone()),
-        },
-    )?;
     notes.extend(rendered.notes.iter().cloned());
-    let objs = objects::cluster_objects(&rendered.manifests)?;
-    let mut kinds = Kinds::new(&mgmt, &server);
-    progress.phase(&format!(
-        "comparing {} objects with the management cluster",
-        objs.len()
-    ));
-    let planned = objects::compare_live(&mut kinds, &objs).await?;
-    progress.finish("compared");
     let unchanged = planned.iter().all(|p| p.change == Change::Unchanged);
-    let refs = ClusterRefs::from_objects(&objs, NAMESPACE).ok_or_else(|| {
-        Error::usage(
-            "the rendered manifests have no Cluster object",
-            Some("check `--templates`".into()),
-        )
-    })?;
+    let refs = create::cluster_refs(&objs)?;
     let before = refs.observe(&mgmt, &server).await?;
     let mut report = Report {
         cluster: cluster.clone(),
