@@ -10,15 +10,10 @@ mod support;
 use fake_kube::Profile;
 use serde_json::Value;
 
-use support::lifecycle::{Env, assert_exit, changes, json_report, text};
-
-/// Settings at `version` with the default (version-named) node image.
-fn settings(env: &Env, name: &str, version: &str, workers: u32) -> std::path::PathBuf {
-    env.write_settings(
-        name,
-        &format!("kubernetes_version: {version}\nworker_count: {workers}\n"),
-    )
-}
+use support::lifecycle::{
+    Env, assert_exit, changes, cloud_writes, json_report, kube_writes, names, text,
+    versioned_settings,
+};
 
 fn r4_env() -> Env {
     Env::builder().profile(Profile::R4).build()
@@ -40,32 +35,6 @@ fn upgrade(env: &Env, file: &std::path::Path, extra: &[&str]) -> std::process::O
     ];
     args.extend_from_slice(extra);
     env.cmd(&args)
-}
-
-/// Requests on the management cluster that change something.
-fn kube_writes(env: &Env) -> Vec<String> {
-    env.kube
-        .request_log()
-        .into_iter()
-        .filter(|r| !matches!(r.verb.as_str(), "get" | "list" | "watch" | "discovery"))
-        .map(|r| format!("{} {} {:?}", r.verb, r.path, r.name))
-        .collect()
-}
-
-/// Requests on the fake cloud that change something.
-fn cloud_writes(env: &Env) -> Vec<String> {
-    env.cloud
-        .request_log()
-        .into_iter()
-        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
-
-fn names(list: &[Value]) -> Vec<String> {
-    list.iter()
-        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn servers_of(env: &Env, cluster: &str) -> Vec<String> {
@@ -110,7 +79,7 @@ fn r4_create_scale_upgrade_one_minor_then_delete() {
     };
 
     // Create at v1.25 (R4's CAPI 1.3 supports up to v1.26).
-    let f = settings(&env, "r4c", "v1.25.x", 1);
+    let f = versioned_settings(&env, "r4c", "v1.25.x", 1);
     let o = create(&env, &f, &["--output", "json"]);
     assert_exit(&o, 0);
     let report = json_report(&o);
@@ -132,7 +101,7 @@ fn r4_create_scale_upgrade_one_minor_then_delete() {
 
     // Scale the workers 1 -> 2 through the settings and a create-cluster re-run: only the
     // MachineDeployment changes.
-    let f = settings(&env, "r4c", "v1.25.x", 2);
+    let f = versioned_settings(&env, "r4c", "v1.25.x", 2);
     let o = create(&env, &f, &["--output", "json"]);
     assert_exit(&o, 0);
     let changed: Vec<_> = changes(&json_report(&o))
@@ -154,7 +123,7 @@ fn r4_create_scale_upgrade_one_minor_then_delete() {
     assert_eq!(old_templates.len(), 2, "{old_templates:?}");
 
     // Upgrade one minor: the settings say v1.26.x now.
-    let f = settings(&env, "r4c", "v1.26.x", 2);
+    let f = versioned_settings(&env, "r4c", "v1.26.x", 2);
     let o = upgrade(&env, &f, &["--timeout", "60", "--output", "json"]);
     assert_exit(&o, 0);
     let report = json_report(&o);
@@ -311,7 +280,7 @@ fn r4_create_scale_upgrade_one_minor_then_delete() {
 #[test]
 fn the_wrong_profile_for_the_management_cluster_is_refused_before_anything_changes() {
     let env = r4_env();
-    let f = settings(&env, "r4w", "v1.25.x", 1);
+    let f = versioned_settings(&env, "r4w", "v1.25.x", 1);
     let refused = |o: &std::process::Output| {
         assert_exit(o, 2);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -363,7 +332,7 @@ fn failed_machines(env: &Env) -> Vec<String> {
 #[test]
 fn r4_a_quota_fault_names_the_machine_with_the_clouds_message_and_a_rerun_converges() {
     let env = r4_env();
-    let f = settings(&env, "r4q", "v1.25.x", 1);
+    let f = versioned_settings(&env, "r4q", "v1.25.x", 1);
     // The control plane's server is made; the worker's hits Nova's quota.
     env.kube.fail_machine_quota_after("r4q", 1);
     let o = create(&env, &f, &[]);
@@ -415,11 +384,11 @@ fn r4_a_quota_fault_names_the_machine_with_the_clouds_message_and_a_rerun_conver
 fn r4_a_stuck_rollout_reports_the_fault_leaves_the_workers_and_a_rerun_converges() {
     let env = r4_env();
     let api = env.apis();
-    let f = settings(&env, "r4s", "v1.25.x", 1);
+    let f = versioned_settings(&env, "r4s", "v1.25.x", 1);
     assert_exit(&create(&env, &f, &[]), 0);
 
     env.kube.stick_provisioning("r4s");
-    let f = settings(&env, "r4s", "v1.26.x", 1);
+    let f = versioned_settings(&env, "r4s", "v1.26.x", 1);
     // The deadline leaves the simulated controllers time to create the new server (the
     // fault shows once it exists) on a loaded machine.
     let o = upgrade(&env, &f, &["--timeout", "8"]);

@@ -9,51 +9,20 @@ mod support;
 
 use serde_json::Value;
 
-use support::lifecycle::{Env, assert_exit, changes, json_report, text};
+use support::lifecycle::{
+    Env, assert_exit, changes, cloud_writes, json_report, kube_writes, names, text,
+    versioned_settings,
+};
 
 const CAPI: &str = "cluster.x-k8s.io/v1beta2";
 const KCP: &str = "controlplane.cluster.x-k8s.io/v1beta2";
 const INFRA: &str = "infrastructure.cluster.x-k8s.io/v1beta1";
 const BOOTSTRAP: &str = "bootstrap.cluster.x-k8s.io/v1beta2";
 
-/// Settings at `version` with the default (version-named) node image.
-fn settings(env: &Env, name: &str, version: &str, workers: u32) -> std::path::PathBuf {
-    env.write_settings(
-        name,
-        &format!("kubernetes_version: {version}\nworker_count: {workers}\n"),
-    )
-}
-
 fn upgrade(env: &Env, file: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["upgrade-cluster", "-f", file.to_str().unwrap()];
     args.extend_from_slice(extra);
     env.cmd(&args)
-}
-
-/// Requests on the management cluster that change something.
-fn kube_writes(env: &Env) -> Vec<String> {
-    env.kube
-        .request_log()
-        .into_iter()
-        .filter(|r| !matches!(r.verb.as_str(), "get" | "list" | "watch" | "discovery"))
-        .map(|r| format!("{} {} {:?}", r.verb, r.path, r.name))
-        .collect()
-}
-
-/// Requests on the fake cloud that change something.
-fn cloud_writes(env: &Env) -> Vec<String> {
-    env.cloud
-        .request_log()
-        .into_iter()
-        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
-
-fn names(list: &[Value]) -> Vec<String> {
-    list.iter()
-        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn kcp(env: &Env, cluster: &str) -> Value {
@@ -70,11 +39,11 @@ fn kcp(env: &Env, cluster: &str) -> Value {
 #[test]
 fn create_scale_upgrade_one_minor_then_delete() {
     let env = Env::new();
-    let f = settings(&env, "upg", "v1.33.x", 1);
+    let f = versioned_settings(&env, "upg", "v1.33.x", 1);
     assert_exit(&env.create(&f, &[]), 0);
 
     // Scale the workers 1 -> 2 through the settings and a create-cluster re-run.
-    let f = settings(&env, "upg", "v1.33.x", 2);
+    let f = versioned_settings(&env, "upg", "v1.33.x", 2);
     assert_exit(&env.create(&f, &[]), 0);
     let md = env.kube.list(CAPI, "MachineDeployment", Some("default"));
     assert_eq!(md[0]["spec"]["replicas"], 2);
@@ -88,7 +57,7 @@ fn create_scale_upgrade_one_minor_then_delete() {
     assert_eq!(old_templates.len(), 2, "{old_templates:?}");
 
     // Upgrade one minor: the settings say v1.34.x now.
-    let f = settings(&env, "upg", "v1.34.x", 2);
+    let f = versioned_settings(&env, "upg", "v1.34.x", 2);
     let o = upgrade(&env, &f, &["--timeout", "60", "--output", "json"]);
     assert_exit(&o, 0);
     let report = json_report(&o);
@@ -279,7 +248,7 @@ fn create_scale_upgrade_one_minor_then_delete() {
 #[test]
 fn skipping_a_minor_is_refused_before_anything_changes() {
     let env = Env::new();
-    let f = settings(&env, "skp", "v1.33.x", 1);
+    let f = versioned_settings(&env, "skp", "v1.33.x", 1);
     assert_exit(&env.create(&f, &[]), 0);
     env.kube.clear_request_log();
     env.cloud.clear_request_log();
@@ -306,7 +275,7 @@ fn skipping_a_minor_is_refused_before_anything_changes() {
         "{}",
         text(&o)
     );
-    let f34 = settings(&env, "skp", "v1.34.x", 1);
+    let f34 = versioned_settings(&env, "skp", "v1.34.x", 1);
     let o = env.create(&f34, &[]);
     assert_exit(&o, 2);
     assert!(
@@ -320,7 +289,7 @@ fn skipping_a_minor_is_refused_before_anything_changes() {
 #[test]
 fn a_stuck_rollout_reports_the_fault_and_a_rerun_converges() {
     let env = Env::new();
-    let f = settings(&env, "stk", "v1.33.x", 1);
+    let f = versioned_settings(&env, "stk", "v1.33.x", 1);
     assert_exit(&env.create(&f, &[]), 0);
 
     env.kube.stick_provisioning("stk");
@@ -361,7 +330,7 @@ fn a_stuck_rollout_reports_the_fault_and_a_rerun_converges() {
 #[test]
 fn dry_run_lists_the_changes_and_writes_nothing() {
     let env = Env::new();
-    let f = settings(&env, "dry", "v1.33.x", 1);
+    let f = versioned_settings(&env, "dry", "v1.33.x", 1);
     assert_exit(&env.create(&f, &[]), 0);
     env.kube.clear_request_log();
     env.cloud.clear_request_log();

@@ -397,3 +397,39 @@ pub fn assert_statuses_validate(kube: &Fake, profile: Profile) {
         }
     }
 }
+
+/// Settings for cluster `name` at `version` with `workers` workers and the default
+/// (version-named) node image.
+pub fn versioned_settings(env: &Env, name: &str, version: &str, workers: u32) -> PathBuf {
+    env.write_settings(
+        name,
+        &format!("kubernetes_version: {version}\nworker_count: {workers}\n"),
+    )
+}
+
+/// Requests on the management cluster that change something.
+pub fn kube_writes(env: &Env) -> Vec<String> {
+    env.kube
+        .request_log()
+        .into_iter()
+        .filter(|r| !matches!(r.verb.as_str(), "get" | "list" | "watch" | "discovery"))
+        .map(|r| format!("{} {} {:?}", r.verb, r.path, r.name))
+        .collect()
+}
+
+/// Requests on the fake cloud that change something.
+pub fn cloud_writes(env: &Env) -> Vec<String> {
+    env.cloud
+        .request_log()
+        .into_iter()
+        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// The `metadata.name` of each object.
+pub fn names(list: &[Value]) -> Vec<String> {
+    list.iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
