@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod mgmt;
 pub mod render;
 pub mod settings;
+pub mod state;
 pub mod ui;
 
 use std::io::Write;

@@ -7,10 +7,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = scs_capi::cli::Cli::parse();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let stderr = std::io::stderr();
-    let mut err = stderr.lock();
+    // Unlocked handles: each write takes the lock for itself. Holding stderr's lock for the
+    // whole run blocked the progress bar's drawing thread, and with it every later progress
+    // call: commands hung on a terminal.
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
     let result = scs_capi::run(cli, &mut out, &mut err);
     let _ = out.flush();
     match result {

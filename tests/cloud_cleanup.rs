@@ -68,8 +68,30 @@ fn still_there(cloud: &FakeCloud, ids: &[(String, String)]) -> Vec<(String, Stri
         .collect()
 }
 
+/// The settings file of a seeded cluster (`cluster_name` and the cloud).
+fn settings_of(env: &FakeEnv, cluster: &str) -> String {
+    let file = env.path().join(format!("{cluster}.yaml"));
+    std::fs::write(
+        &file,
+        format!("cluster_name: {cluster}\ncloud_provider: fake\n"),
+    )
+    .unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+/// `cleanup -f <cluster>.yaml`, without asking and without a management cluster to ask
+/// (`--force`: these clusters were seeded into the cloud, no management cluster has them).
 fn cleanup(env: &FakeEnv, cluster: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["cleanup", "--cluster", cluster, "--os-cloud", "fake"];
+    let file = settings_of(env, cluster);
+    let mut args = vec![
+        "cleanup",
+        "-f",
+        &file,
+        "--os-cloud",
+        "fake",
+        "--yes",
+        "--force",
+    ];
     args.extend_from_slice(extra);
     env.run(&args)
 }
@@ -327,34 +349,42 @@ fn bad_input_is_exit_2_and_deletes_nothing() {
         assert!(err.contains(needle), "`{needle}` not in: {err}");
         assert!(o.stdout.is_empty(), "{}", text(o));
     };
+    let foo = settings_of(&env, "foo");
     // unknown cloud
     expect_2(
-        &env.run(&["cleanup", "--cluster", "foo", "--os-cloud", "nope"]),
+        &env.run(&[
+            "cleanup",
+            "-f",
+            &foo,
+            "--os-cloud",
+            "nope",
+            "--yes",
+            "--force",
+        ]),
         "`nope`",
     );
     // names that scs-capi never creates
     expect_2(
-        &env.run(&["cleanup", "--cluster", "Foo_1", "--os-cloud", "fake"]),
-        "`--cluster Foo_1`",
+        &env.run(&["cleanup", "Foo_1", "--os-cloud", "fake", "--yes", "--force"]),
+        "`NAME Foo_1`",
     );
+    // a name this machine has no state for: its prefix and cloud would be guesses
     expect_2(
-        &env.run(&[
-            "cleanup",
-            "--cluster",
-            "foo",
-            "--prefix",
-            "X_Y",
-            "--os-cloud",
-            "fake",
-        ]),
-        "`--prefix X_Y`",
+        &env.run(&["cleanup", "foo", "--yes", "--force"]),
+        "has no state for cluster `foo`",
     );
     // usage errors clap sees
-    expect_2(&env.run(&["cleanup", "--os-cloud", "fake"]), "--cluster");
+    expect_2(&env.run(&["cleanup", "--os-cloud", "fake"]), "--file");
     expect_2(
-        &env.run(&["cleanup", "--cluster", "foo", "--volumes", "maybe"]),
+        &env.run(&["cleanup", "foo", "-f", &foo]),
+        "cannot be used with",
+    );
+    expect_2(
+        &env.run(&["cleanup", "-f", &foo, "--volumes", "maybe"]),
         "maybe",
     );
+    // without a terminal and without `--yes`: refused
+    expect_2(&env.run(&["cleanup", "-f", &foo, "--force"]), "--yes");
     // a broken clouds.yaml
     let broken = env.path().join("broken.yaml");
     std::fs::write(
@@ -363,7 +393,15 @@ fn bad_input_is_exit_2_and_deletes_nothing() {
     )
     .unwrap();
     let o = scs_capi(env.path(), &env.home(), &broken)
-        .args(["cleanup", "--cluster", "foo", "--os-cloud", "fake"])
+        .args([
+            "cleanup",
+            "-f",
+            &foo,
+            "--os-cloud",
+            "fake",
+            "--yes",
+            "--force",
+        ])
         .output()
         .unwrap();
     expect_2(&o, "broken.yaml");
@@ -438,7 +476,7 @@ fn cleanup_through_keystone() {
     std::fs::write(&wrong, ks.clouds_yaml("ks", "not-the-password")).unwrap();
     cloud.clear_request_log();
     let o = scs_capi(work.path(), &home, &wrong)
-        .args(["cleanup", "--cluster", "kc", "--os-cloud", "ks"])
+        .args(["cleanup", "kc", "--os-cloud", "ks", "--yes", "--force"])
         .output()
         .unwrap();
     assert_exit(&o, 2);
@@ -454,10 +492,11 @@ fn cleanup_through_keystone() {
     let o = scs_capi(work.path(), &home, &clouds)
         .args([
             "cleanup",
-            "--cluster",
             "kc",
             "--os-cloud",
             "ks",
+            "--yes",
+            "--force",
             "--volumes",
             "delete",
             "--output",

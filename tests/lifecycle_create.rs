@@ -324,3 +324,76 @@ fn delete_refuses_without_confirmation_then_removes_lb_services_and_the_cluster(
             .is_empty()
     );
 }
+
+/// A cluster is named by its settings file or, where this machine's state knows it, by its
+/// name; either way the prefix and cloud are the ones it was created with. Before, a
+/// cluster made with `prefix: acme` was "deleted" with exit 0 while its `acme-` server
+/// groups stayed, and `cleanup` took a running cluster's resources away without asking.
+#[test]
+fn delete_and_cleanup_act_on_the_prefix_the_cluster_was_created_with() {
+    let env = Env::new();
+    let f = env.settings(
+        "pfx",
+        "prefix: acme\nssh_keypair: capi-keypair\nmgmt_egress_cidr: 203.0.113.10/32\n",
+    );
+    assert_exit(&env.create(&f, &[]), 0);
+    let server_groups = |env: &Env| {
+        env.cloud_resources_named("acme-pfx-")
+            .into_iter()
+            .filter(|r| r.starts_with("server_groups"))
+            .collect::<Vec<_>>()
+    };
+    let made = server_groups(&env);
+    assert_eq!(made.len(), 2, "{made:?}");
+    let cluster_exists = |env: &Env| {
+        env.kube
+            .get("cluster.x-k8s.io/v1beta2", "Cluster", "default", "pfx")
+            .is_some()
+    };
+
+    // cleanup under a running cluster: refused, nothing deleted.
+    let o = env.cmd(&["cleanup", "pfx", "--yes"]);
+    assert_exit(&o, 2);
+    assert!(
+        text(&o).contains("still exists in the management cluster"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(server_groups(&env), made);
+
+    // The same cluster with another prefix: refused before anything is deleted.
+    let other = env.path().join("pfx-other.yaml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("prefix: acme", "prefix: other"),
+    )
+    .unwrap();
+    let o = env.cmd(&[
+        "delete-cluster",
+        "-f",
+        other.to_str().unwrap(),
+        "--yes",
+        "--timeout",
+        "60",
+    ]);
+    assert_exit(&o, 2);
+    assert!(
+        text(&o).contains("was created with") && text(&o).contains("prefix `acme`"),
+        "{}",
+        text(&o)
+    );
+    assert!(cluster_exists(&env));
+    assert_eq!(server_groups(&env), made);
+
+    // By name: the recorded prefix is used, and the server groups go with the cluster.
+    let o = env.cmd(&["delete-cluster", "pfx", "--yes", "--timeout", "60"]);
+    assert_exit(&o, 0);
+    assert!(!cluster_exists(&env));
+    assert_eq!(server_groups(&env), Vec::<String>::new(), "{}", text(&o));
+    assert!(
+        !env.home().join(".local/state/scs-capi/pfx").exists(),
+        "the state goes with the cluster"
+    );
+}

@@ -398,6 +398,52 @@ impl Env {
             .unwrap()
     }
 
+    /// [`Env::mgmt`] under a pseudo-terminal (`script`), as a user's shell runs it, with
+    /// progress bars and colour; killed after `deadline`. stdout and stderr arrive merged.
+    fn mgmt_in_terminal(&self, op: &str, deadline: Duration) -> Output {
+        let path = format!(
+            "{}:{}",
+            self.path("stubs").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let bin = assert_cmd::cargo::cargo_bin("scs-capi");
+        let (kubeconfig, bin_dir, tools) = (
+            self.path("mgmt.kubeconfig"),
+            self.path("bin"),
+            self.path("tools.yaml"),
+        );
+        let line = [
+            bin.to_str().unwrap(),
+            "mgmt",
+            op,
+            "--wait-timeout",
+            "30",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--bin-dir",
+            bin_dir.to_str().unwrap(),
+            "--tools-manifest",
+            tools.to_str().unwrap(),
+        ]
+        .map(|w| format!("'{w}'"))
+        .join(" ");
+        Command::new("script")
+            .args(["-qefc", &line, "/dev/null"])
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", path)
+            .env("TERM", "xterm-256color")
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("SCS_TEST_RECORD", self.path("record"))
+            .env("SCS_TEST_BUNDLES", self.path("bundles"))
+            .timeout(deadline)
+            .output()
+            .unwrap()
+    }
+
     /// The stub's calls: (argv, environment names).
     fn calls(&self) -> Vec<(String, Vec<String>)> {
         let text = std::fs::read_to_string(self.path("record")).unwrap_or_default();
@@ -621,6 +667,20 @@ fn init_on_an_empty_cluster_installs_everything_and_a_rerun_changes_nothing() {
             .iter()
             .all(|q| q.field_manager.as_deref() != Some("clusterctl"))
     );
+}
+
+/// In a terminal (progress drawn as bars on stderr) init finishes as it does in a pipe:
+/// the bars' drawing thread once blocked on a stderr lock the command held.
+#[test]
+fn init_finishes_in_a_terminal() {
+    let env = Env::new();
+    let o = env.mgmt_in_terminal("init", Duration::from_secs(90));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_no_secret(&o);
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert!(screen.contains("done     wait      CRDs"), "{screen}");
+    assert_eq!(env.calls().len(), 1, "one clusterctl init");
+    assert!(!env.inventory_versions().is_empty());
 }
 
 #[test]

@@ -78,12 +78,14 @@ ours() { # ARGS... -> scs-capi against the fake whose clouds.yaml is $clouds
     OS_CLIENT_CONFIG_FILE=$clouds "$scs" "$@"
 }
 mkdir -p "$work/home"
+# The seeded cluster is named by a settings file; no management cluster holds it (--force).
+printf 'cluster_name: bench\ncloud_provider: fake\n' >"$work/bench.yaml"
 
 # --- ours
 start_fake ours
 clouds=$work/ours/clouds.yaml
 t0=$(now)
-ours cleanup --cluster bench --volumes delete --os-cloud fake >"$work/ours.out" 2>"$work/ours.err" \
+ours cleanup -f "$work/bench.yaml" --yes --force --volumes delete --os-cloud fake >"$work/ours.out" 2>"$work/ours.err" \
   || { cat "$work/ours.out" "$work/ours.err" >&2; exit 1; }
 t1=$(now)
 ours_s=$(echo "$t1 - $t0" | bc -l)
@@ -95,7 +97,7 @@ echo "ours: $summary" >&2
 # --- openstackclient, sequential, against a fresh fake, the same deletions in plan order
 start_fake osc
 clouds=$work/osc/clouds.yaml
-ours cleanup --cluster bench --volumes delete --os-cloud fake --dry-run --output json \
+ours cleanup -f "$work/bench.yaml" --volumes delete --os-cloud fake --dry-run --output json \
   >"$work/plan.json" 2>"$work/plan.err" || { cat "$work/plan.err" >&2; exit 1; }
 python3 - "$work/plan.json" >"$work/calls" <<'EOF'
 import json, sys
@@ -129,7 +131,7 @@ done <"$work/calls"
 t1=$(now)
 cli_s=$(echo "$t1 - $t0" | bc -l)
 unset OS_CLIENT_CONFIG_FILE OS_CLOUD
-left=$(ours cleanup --cluster bench --volumes delete --os-cloud fake --dry-run --output json 2>/dev/null |
+left=$(ours cleanup -f "$work/bench.yaml" --volumes delete --os-cloud fake --dry-run --output json 2>/dev/null |
   python3 -c 'import json,sys; print(len(json.load(sys.stdin)["plan"]["nodes"]))')
 [[ "$left" == 0 ]] || { echo "error: the CLI calls left $left resources" >&2; exit 1; }
 echo "openstackclient: $calls calls" >&2

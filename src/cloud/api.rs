@@ -24,8 +24,9 @@ use std::borrow::Cow;
 use openstack_sdk::api::RestEndpoint;
 use openstack_sdk::api::compute::v2::{
     availability_zone::list as az_list, flavor::list_detailed as flavor_list,
-    server::list_detailed as server_list, server_group::create_215 as sg215,
-    server_group::create_264 as sg264, server_group::list as server_group_list,
+    keypair::list as keypair_list, server::list_detailed as server_list,
+    server_group::create_215 as sg215, server_group::create_264 as sg264,
+    server_group::list as server_group_list,
 };
 use openstack_sdk::api::image::v2::image::list as image_list;
 use openstack_sdk::api::load_balancer::v2::provider::list as provider_list;
@@ -331,6 +332,59 @@ impl<'s> Api<'s> {
             .map(|z| str_of(z, "zoneName"))
             .filter(|z| !z.is_empty())
             .collect())
+    }
+
+    /// Whether the user has a Nova keypair named exactly `name` (keypairs belong to the
+    /// user, not the project).
+    ///
+    /// # Errors
+    /// API or transport failures.
+    pub async fn keypair_exists(&self, name: &str) -> Result<bool, CloudError> {
+        let what = format!("cannot list keypairs (looking for `{name}`)");
+        let ep = keypair_list::Request::builder()
+            .build()
+            .map_err(|e| self.builder_error(&what, e))?;
+        let v = self.call_json(ep, &what).await?;
+        Ok(v.get("keypairs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|k| k["keypair"]["name"].as_str() == Some(name)))
+    }
+
+    /// Adds an IPv4 ingress rule (`protocol`, one `port` or all, from `cidr`) to `sg_id`;
+    /// `false` when Neutron already has it (409 duplicate).
+    ///
+    /// # Errors
+    /// API or transport failures, quota.
+    pub async fn ensure_ingress_rule_from(
+        &self,
+        sg_id: &str,
+        protocol: &str,
+        port: Option<u16>,
+        cidr: &str,
+    ) -> Result<bool, CloudError> {
+        let what = format!("cannot add rule {protocol} from {cidr} to security group `{sg_id}`");
+        let mut body = rule_create::SecurityGroupRuleBuilder::default();
+        body.security_group_id(sg_id.to_string())
+            .direction(rule_create::Direction::Ingress)
+            .ethertype(rule_create::Ethertype::Ipv4)
+            .protocol(protocol.to_string())
+            .remote_ip_prefix(cidr.to_string());
+        if let Some(p) = port {
+            body.port_range_min(Some(i32::from(p)))
+                .port_range_max(Some(i32::from(p)));
+        }
+        let body = body.build().map_err(|e| self.builder_error(&what, e))?;
+        let ep = rule_create::Request::builder()
+            .security_group_rule(body)
+            .build()
+            .map_err(|e| self.builder_error(&what, e))?;
+        match self.call_raw(ep, true).await {
+            Ok(_) => Ok(true),
+            Err(f) if f.is_status(409) && !f.message.to_lowercase().contains("quota") => Ok(false),
+            Err(f) => Err(self.fail(f, &what)),
+        }
     }
 
     /// Names of the Octavia providers (`amphora`, `ovn`, ...).

@@ -222,19 +222,7 @@ impl Plan {
 /// # Errors
 /// When neither `XDG_STATE_HOME` nor `HOME` is set.
 pub fn state_dir(cluster: &str) -> Result<PathBuf, CloudError> {
-    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        Some(d) => PathBuf::from(d),
-        None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-            Some(h) => PathBuf::from(h).join(".local/state"),
-            None => {
-                return Err(CloudError::config(
-                    "cannot find the state directory: neither `XDG_STATE_HOME` nor `HOME` is set",
-                )
-                .hint("set `XDG_STATE_HOME`"));
-            }
-        },
-    };
-    Ok(base.join("scs-capi").join(cluster))
+    crate::state::dir(cluster).map_err(|e| CloudError::config(e.to_string()))
 }
 
 /// The application credential file in `dir`.
@@ -851,8 +839,98 @@ pub async fn plan(
             "`use_cilium` is off",
         );
     }
+    plan_node_access(&mut plan, api, settings).await?;
 
     Ok(plan)
+}
+
+/// The security groups every machine template names besides CAPO's own: R4's terraform
+/// made them with the management server; `prepare-cloud` creates them when missing, with
+/// the same rules.
+fn node_access_groups(prefix: &str) -> [(String, &'static str, Option<u16>); 2] {
+    [
+        (format!("{prefix}-allow-ssh"), "tcp", Some(22)),
+        (format!("{prefix}-allow-icmp"), "icmp", None),
+    ]
+}
+
+/// Checks what the machine templates reference by name and CAPO would otherwise fail each
+/// machine on: the SSH keypair (which scs-capi cannot make without the user's public key)
+/// and the `<prefix>-allow-ssh`/`<prefix>-allow-icmp` security groups (planned for
+/// creation when missing).
+async fn plan_node_access(
+    plan: &mut Plan,
+    api: &Api<'_>,
+    settings: &Settings,
+) -> Result<(), CloudError> {
+    let keypair = settings.ssh_keypair_name();
+    let groups = node_access_groups(&settings.prefix);
+    let (has_keypair, ssh, icmp) = tokio::join!(
+        api.keypair_exists(&keypair),
+        api.find_security_group(&groups[0].0),
+        api.find_security_group(&groups[1].0),
+    );
+    if has_keypair? {
+        plan.push("keypair", &keypair, State::Ok, "exists");
+    } else {
+        let step = plan.push(
+            "keypair",
+            &keypair,
+            State::Error,
+            "does not exist: every machine template names it",
+        );
+        step.hint = Some(format!(
+            "upload your SSH public key under that name (`openstack keypair create \
+             --public-key ~/.ssh/id_ed25519.pub {keypair}`, or in Horizon: Compute > Key \
+             Pairs > Import Public Key), or set `ssh_keypair` to a keypair you have"
+        ));
+    }
+    for ((name, protocol, port), found) in groups.iter().zip([ssh?, icmp?]) {
+        let rule = match port {
+            Some(p) => format!("ingress {protocol}/{p} from 0.0.0.0/0"),
+            None => format!("ingress {protocol} from 0.0.0.0/0"),
+        };
+        match found {
+            Some(g) => plan.push("security-group", name, State::Ok, "exists").id = Some(g.id),
+            None => {
+                plan.push("security-group", name, State::Create, rule);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the node-access security groups [`plan_node_access`] planned, with R4's rules.
+async fn create_node_access(
+    api: &Api<'_>,
+    plan: &mut Plan,
+    prefix: &str,
+    progress: &dyn Progress,
+) -> Result<(), CloudError> {
+    for (name, protocol, port) in node_access_groups(prefix) {
+        let planned = plan
+            .steps
+            .iter()
+            .any(|s| s.step == "security-group" && s.name == name && s.state == State::Create);
+        if !planned {
+            continue;
+        }
+        progress.message(&format!("creating security group `{name}`"));
+        let (g, _) = api
+            .ensure_security_group(&name, "node access (as R4's terraform made it)")
+            .await?;
+        api.ensure_ingress_rule_from(&g.id, protocol, port, "0.0.0.0/0")
+            .await?;
+        if let Some(s) = plan
+            .steps
+            .iter_mut()
+            .find(|s| s.step == "security-group" && s.name == name)
+        {
+            s.state = State::Created;
+            s.id = Some(g.id);
+        }
+    }
+    Ok(())
 }
 
 /// Executes the `create` steps of a plan without problems, in order: application
@@ -1012,6 +1090,7 @@ pub async fn execute(
         plan.set(sg_step, State::Created, Some(g.id.clone()), detail);
         plan.outputs.cilium_security_group_id = Some(g.id);
     }
+    create_node_access(api, plan, &settings.prefix, progress).await?;
     plan.dry_run = false;
     Ok(())
 }

@@ -1,6 +1,8 @@
-//! `scs-capi cleanup --cluster NAME`: resolve the cloud, connect once, list the project,
-//! plan the deletion of everything that belongs to the cluster ([`crate::cloud::cleanup`])
-//! and, unless `--dry-run`, execute it. The plan or the report goes to stdout (text table
+//! `scs-capi cleanup (-f CLUSTER.yaml | NAME)`: resolve the cluster's prefix and cloud
+//! ([`crate::lifecycle::named`]), refuse while the management cluster still has the
+//! Cluster (unless `--force`), ask (unless `--yes`), connect once, list the project, plan
+//! the deletion of everything that belongs to the cluster ([`crate::cloud::cleanup`]) and,
+//! unless `--dry-run`, execute it. The plan or the report goes to stdout (text table
 //! or `--output json`), progress to stderr.
 //!
 //! Exit status: 0 when everything of the cluster is gone (kept volumes allowed), 1 when
@@ -10,12 +12,13 @@
 use serde::Serialize;
 
 use crate::cloud::cleanup::{self, Plan, Report, VolumePolicy};
-use crate::cloud::config;
 use crate::cloud::names::ClusterNames;
 use crate::cloud::prepare::R4_NAMESPACE;
 use crate::commands::prepare_cloud::Output;
 use crate::error::{Error, Result};
-use crate::settings::Settings;
+use crate::lifecycle::create::mgmt_client;
+use crate::lifecycle::named;
+use crate::mgmt::client::Target;
 
 /// What happens to the cluster's Cinder CSI volumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,21 +31,31 @@ pub enum Volumes {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cluster whose OpenStack resources are deleted (its `cluster_name`).
-    #[arg(long, value_name = "NAME")]
-    pub cluster: String,
-    /// The prefix the cluster's names carry (settings `prefix`; default `capi`).
-    #[arg(long, value_name = "P")]
-    pub prefix: Option<String>,
+    #[command(flatten)]
+    pub cluster: super::ClusterRef,
     /// Cinder CSI volumes of the cluster: kept and listed, or deleted.
     #[arg(long, value_enum, default_value_t = Volumes::Keep)]
     pub volumes: Volumes,
-    /// The cloud in `clouds.yaml` (else `OS_CLOUD`).
+    /// The cloud in `clouds.yaml` (else the settings' `cloud_provider`, else the cloud the
+    /// cluster was prepared on, else `OS_CLOUD`).
     #[arg(long, value_name = "NAME")]
     pub os_cloud: Option<String>,
     /// Print the plan and delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Delete even while the management cluster still has the Cluster, or when no
+    /// management cluster can be asked (it is gone).
+    #[arg(long)]
+    pub force: bool,
+    /// Kubeconfig of the management cluster (else `KUBECONFIG`, else `~/.kube/config`).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Context in that kubeconfig (else its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
     /// Format of the plan/result on stdout.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -65,20 +78,37 @@ struct Doc<'a> {
 }
 
 pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> Result<()> {
-    let prefix = args
-        .prefix
-        .clone()
-        .unwrap_or_else(|| Settings::default().prefix);
-    check_name("--cluster", &args.cluster)?;
-    check_name("--prefix", &prefix)?;
-    let names = ClusterNames::new(prefix.clone(), args.cluster.clone(), R4_NAMESPACE);
+    let named = named::resolve(&args.cluster.by(), args.os_cloud.as_deref())?;
+    for w in &named.warnings {
+        let _ = writeln!(err, "{w}");
+    }
+    let cloud = &named.cloud;
+    let (cluster, prefix) = (&named.cluster, &named.prefix);
+    let names = ClusterNames::new(prefix.clone(), cluster.clone(), R4_NAMESPACE);
     let volumes = match args.volumes {
         Volumes::Keep => VolumePolicy::Keep,
         Volumes::Delete => VolumePolicy::Delete,
     };
-    let cloud = config::resolve(args.os_cloud.as_deref())?;
     for w in &cloud.warnings {
         let _ = writeln!(err, "warning: {w}");
+    }
+    if !args.dry_run && !args.force {
+        refuse_running_cluster(args, cluster)?;
+    }
+    if !args.dry_run && !args.yes {
+        super::confirm(
+            &format!(
+                "delete every OpenStack resource of cluster `{cluster}` on cloud `{}` (volumes: {})",
+                cloud.name,
+                if volumes == VolumePolicy::Delete {
+                    "delete"
+                } else {
+                    "keep"
+                }
+            ),
+            cluster,
+            err,
+        )?;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -88,7 +118,7 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         let _ = writeln!(err, "{line}");
     };
     let (plan, skipped, report) = rt.block_on(cleanup::connect_and_run(
-        &cloud,
+        cloud,
         &names,
         volumes,
         args.dry_run,
@@ -99,8 +129,8 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         Output::Json => {
             let doc = Doc {
                 cloud: &cloud.name,
-                cluster: &args.cluster,
-                prefix: &prefix,
+                cluster,
+                prefix,
                 dry_run: args.dry_run,
                 skipped: &skipped,
                 plan: &plan,
@@ -123,37 +153,57 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         if plan.nodes.is_empty() {
             let _ = writeln!(
                 err,
-                "nothing of cluster `{}` found on cloud `{}`",
-                args.cluster, cloud.name
+                "nothing of cluster `{cluster}` found on cloud `{}`",
+                cloud.name
             );
         }
         return Ok(());
     }
     Err(Error::Incomplete {
         message: format!(
-            "cleanup of cluster `{}` on cloud `{}` is incomplete: {}",
-            args.cluster,
+            "cleanup of cluster `{cluster}` on cloud `{}` is incomplete: {}",
             cloud.name,
             report.summary()
         ),
         hint: Some(format!(
             "the table shows what is left and why; fix that (or wait) and re-run `scs-capi \
-             cleanup --cluster {}`: it continues where this run stopped",
-            args.cluster
+             cleanup {cluster}`: it continues where this run stopped"
         )),
     })
 }
 
-/// `--cluster`/`--prefix` must be names scs-capi could have created resources with.
-pub(crate) fn check_name(flag: &str, value: &str) -> Result<()> {
-    match crate::settings::validate::dns_label_problem(value) {
-        None => Ok(()),
-        Some(problem) => Err(Error::usage(
-            format!("`{flag} {value}`: the name {problem}"),
+/// Cleanup under a running cluster would pull its servers and network away: refused while
+/// the management cluster has the Cluster (`delete-cluster` is the way then), and when the
+/// management cluster cannot be asked (`--force` when it is gone).
+fn refuse_running_cluster(args: &Args, cluster: &str) -> Result<()> {
+    let target = Target {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    };
+    let exists = crate::commands::create_cluster::runtime()?.block_on(async {
+        let (client, server) = mgmt_client(&target).await?;
+        crate::lifecycle::delete::cluster_exists(&client, &server, cluster).await
+    });
+    match exists {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(Error::usage(
+            format!(
+                "cluster `{cluster}` still exists in the management cluster: cleaning up its \
+                 cloud resources would break it"
+            ),
+            Some(format!(
+                "delete it with `scs-capi delete-cluster {cluster}` (that cleans up the cloud \
+                 too); `--force` cleans up anyway"
+            )),
+        )),
+        Err(e) => Err(Error::usage(
+            format!(
+                "cannot ask the management cluster whether cluster `{cluster}` still exists: {e}"
+            ),
             Some(
-                "cluster names and prefixes are lower-case letters, digits and `-`, starting \
-                 with a letter (as in the settings' `cluster_name` and `prefix`)"
-                    .to_string(),
+                "pass `--kubeconfig`/`--context` of the management cluster, or `--force` when \
+                 it is gone"
+                    .into(),
             ),
         )),
     }

@@ -13,14 +13,9 @@ use crate::lifecycle::objects::Planned;
 use crate::mgmt::client::Target;
 use crate::mgmt::runner::ProcessRunner;
 use crate::render::Profile;
-use crate::ui::{JsonProgress, Progress, ProgressMode, progress_for};
+use crate::ui::Progress;
 
-/// Output format of the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
+pub use super::Output;
 
 /// Flags shared by the lifecycle commands that work from a settings file.
 #[derive(Debug, clap::Args)]
@@ -61,6 +56,8 @@ pub struct ClusterArgs {
     /// Format of the report on stdout (and of the progress events on stderr).
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    #[command(flatten)]
+    pub progress: super::ProgressArgs,
 }
 
 impl ClusterArgs {
@@ -88,14 +85,7 @@ impl ClusterArgs {
     }
 
     pub fn progress(&self) -> Box<dyn Progress> {
-        match self.output {
-            Output::Json
-                if std::env::var_os("SCS_CAPI_NO_PROGRESS").is_none_or(|v| v.is_empty()) =>
-            {
-                Box::new(JsonProgress::new(Box::new(std::io::stderr())))
-            }
-            _ => progress_for(ProgressMode::Auto),
-        }
+        self.progress.progress(self.output)
     }
 }
 

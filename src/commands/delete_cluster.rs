@@ -1,28 +1,26 @@
-//! `scs-capi delete-cluster NAME`: confirmation (refused without a terminal unless
+//! `scs-capi delete-cluster (-f CLUSTER.yaml | NAME)`: the cluster's prefix and cloud from
+//! its settings or this machine's state ([`crate::lifecycle::named`]), confirmation (refused without a terminal unless
 //! `--yes`), then [`crate::lifecycle::delete`] (workload Services and claims, the Cluster on
 //! the management cluster), then [`crate::cloud::cleanup`] for whatever the cluster left in
 //! OpenStack, the application credential included; the report goes to stdout.
 
-use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cloud::cleanup::{self, VolumePolicy};
-use crate::cloud::config;
 use crate::cloud::names::ClusterNames;
 use crate::cloud::prepare::R4_NAMESPACE;
-use crate::commands::cleanup::check_name;
 use crate::commands::create_cluster::{Output, runtime};
 use crate::error::{Error, Result};
 use crate::lifecycle::create::mgmt_client;
 use crate::lifecycle::delete::{self, Volumes};
+use crate::lifecycle::named;
 use crate::mgmt::client::Target;
-use crate::ui::{JsonProgress, Progress, ProgressMode, progress_for};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cluster's name.
-    pub name: String,
+    #[command(flatten)]
+    pub cluster: super::ClusterRef,
     /// What happens to the cluster's volumes (PersistentVolumeClaims).
     #[arg(long, value_enum)]
     pub volumes: Option<Volumes>,
@@ -38,67 +36,53 @@ pub struct Args {
     /// Context in that kubeconfig (else its current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// The cloud in `clouds.yaml` whose leftovers are cleaned up (else `OS_CLOUD`).
+    /// The cloud in `clouds.yaml` (else the settings' `cloud_provider`, else the cloud the
+    /// cluster was prepared on, else `OS_CLOUD`).
     #[arg(long, value_name = "NAME")]
     pub os_cloud: Option<String>,
-    /// The prefix the cluster's OpenStack names carry (settings `prefix`; default `capi`).
-    #[arg(long, value_name = "P")]
-    pub prefix: Option<String>,
     /// How long to wait for the cluster to be gone, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pub timeout: u64,
     /// Format of the report on stdout.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    #[command(flatten)]
+    pub progress: super::ProgressArgs,
 }
 
 pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> Result<()> {
     let volumes = args.volumes.unwrap_or(Volumes::Keep);
-    let prefix = args
-        .prefix
-        .clone()
-        .unwrap_or_else(|| crate::settings::Settings::default().prefix);
-    check_name("NAME", &args.name)?;
-    check_name("--prefix", &prefix)?;
-    // A cloud that cannot be resolved stops us before anything is deleted.
-    let cloud = config::resolve(args.os_cloud.as_deref())?;
+    // The prefix and cloud come from the settings or this machine's state; a mismatch with
+    // what the cluster was created with stops us before anything is deleted.
+    let named = named::resolve(&args.cluster.by(), args.os_cloud.as_deref())?;
+    for w in &named.warnings {
+        let _ = writeln!(err, "{w}");
+    }
+    let (cloud, name) = (&named.cloud, &named.cluster);
     for w in &cloud.warnings {
         let _ = writeln!(err, "warning: {w}");
     }
     if !args.dry_run && !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::usage(
-                format!(
-                    "refusing to delete cluster `{}` without confirmation: stdin is not a terminal",
-                    args.name
-                ),
-                Some("pass `--yes` to delete without asking".into()),
-            ));
-        }
-        let _ = write!(
+        super::confirm(
+            &format!(
+                "delete cluster `{name}` and its cloud resources on cloud `{}` (volumes: {})",
+                cloud.name,
+                if volumes == Volumes::Delete {
+                    "delete"
+                } else {
+                    "keep"
+                }
+            ),
+            name,
             err,
-            "delete cluster `{}` and its cloud resources (volumes: {volumes:?})? type the cluster name to confirm: ",
-            args.name
-        );
-        let _ = err.flush();
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::Other(e.into()))?;
-        if line.trim() != args.name {
-            return Err(Error::usage("not confirmed: nothing was deleted", None));
-        }
+        )?;
     }
-    let progress: Box<dyn Progress> = match args.output {
-        Output::Json => Box::new(JsonProgress::new(Box::new(std::io::stderr()))),
-        Output::Text => progress_for(ProgressMode::Auto),
-    };
+    let progress = args.progress.progress(args.output);
     let target = Target {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
     };
-    let names = ClusterNames::new(prefix, args.name.clone(), R4_NAMESPACE);
+    let names = ClusterNames::new(named.prefix.clone(), name.clone(), R4_NAMESPACE);
     let policy = match volumes {
         Volumes::Keep => VolumePolicy::Keep,
         Volumes::Delete => VolumePolicy::Delete,
@@ -108,7 +92,7 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         let report = delete::run(
             &client,
             &server,
-            &args.name,
+            name,
             volumes,
             args.dry_run,
             Duration::from_secs(args.timeout),
@@ -120,16 +104,14 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         progress.phase("cleaning up the cloud");
         let mut line = |l: &str| progress.message(l);
         let cleanup =
-            cleanup::connect_and_run(&cloud, &names, policy, args.dry_run, &mut line).await?;
+            cleanup::connect_and_run(cloud, &names, policy, args.dry_run, &mut line).await?;
         Ok::<_, Error>((report, cleanup))
     })?;
     let io = |e: std::io::Error| Error::Other(e.into());
     let complete = cleaned.as_ref().is_none_or(cleanup::Report::is_complete);
     if complete && !args.dry_run {
         // Kubeconfig and credential are gone with the cluster; the directory goes too.
-        if let Ok(dir) = crate::cloud::prepare::state_dir(&args.name) {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = std::fs::remove_dir_all(&named.state_dir);
     }
     if args.output == Output::Json {
         let doc = serde_json::json!({
@@ -138,7 +120,7 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         });
         let v = serde_json::to_string_pretty(&doc).map_err(|e| Error::Other(e.into()))?;
         writeln!(out, "{v}").map_err(io)?;
-        return incomplete(&args.name, cleaned.as_ref());
+        return incomplete(name, cleaned.as_ref());
     }
     let verb = if args.dry_run {
         "would delete"
@@ -154,23 +136,17 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
     if args.dry_run {
         writeln!(
             out,
-            "would delete Cluster `{}`\ndry run: nothing was changed",
-            args.name
+            "would delete Cluster `{name}`\ndry run: nothing was changed"
         )
         .map_err(io)?;
     } else {
-        writeln!(
-            out,
-            "cluster `{}` deleted in {:.1}s",
-            args.name, report.seconds
-        )
-        .map_err(io)?;
+        writeln!(out, "cluster `{name}` deleted in {:.1}s", report.seconds).map_err(io)?;
     }
     match &cleaned {
         Some(r) => write!(out, "\n{}", r.render_table()).map_err(io)?,
         None => write!(out, "\n{}", plan.render_table()).map_err(io)?,
     }
-    incomplete(&args.name, cleaned.as_ref())
+    incomplete(name, cleaned.as_ref())
 }
 
 /// Exit 1 when the cloud cleanup left something (the table says what).
@@ -182,7 +158,7 @@ fn incomplete(cluster: &str, cleaned: Option<&cleanup::Report>) -> Result<()> {
                 r.summary()
             ),
             hint: Some(format!(
-                "fix what the table shows (or wait) and run `scs-capi cleanup --cluster {cluster}`: it continues where this run stopped"
+                "fix what the table shows (or wait) and run `scs-capi cleanup {cluster}`: it continues where this run stopped"
             )),
         }),
         _ => Ok(()),

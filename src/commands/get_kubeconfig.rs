@@ -1,4 +1,4 @@
-//! `scs-capi get-kubeconfig NAME [--merge]`: the workload cluster's admin kubeconfig from
+//! `scs-capi get-kubeconfig (-f CLUSTER.yaml | NAME) [--merge]`: the workload cluster's admin kubeconfig from
 //! the management cluster (Secret `<cluster>-kubeconfig`), written 0600 into the cluster's
 //! state directory (its path on stdout); `--merge` also merges it into `$KUBECONFIG` /
 //! `~/.kube/config` (0600) without touching other entries.
@@ -13,8 +13,8 @@ use crate::mgmt::client::Target;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cluster's name.
-    pub name: String,
+    #[command(flatten)]
+    pub cluster: super::ClusterRef,
     /// Also merge it into `$KUBECONFIG` (its first file) or `~/.kube/config`.
     #[arg(long)]
     pub merge: bool,
@@ -31,7 +31,7 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
     };
-    let name = &args.name;
+    let name = &crate::lifecycle::named::name_only(&args.cluster.by())?;
     let text = crate::commands::create_cluster::runtime()?.block_on(async {
         let (client, server) = create::mgmt_client(&target).await?;
         kubeconfig::fetch(&client, &server, NAMESPACE, name).await

@@ -15,7 +15,6 @@ use crate::mgmt::tools::{self, Manifest, Platform, Versions};
 use crate::mgmt::{MgmtError, install};
 use crate::render::Profile;
 use crate::settings::{self, SourceFile, validate::Options};
-use crate::ui::{ProgressMode, progress_for};
 
 pub use super::Output;
 
@@ -63,6 +62,8 @@ pub struct Args {
     /// Format of the report on stdout.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    #[command(flatten)]
+    pub progress: super::ProgressArgs,
     /// Install tools that have no pinned SHA-256 (checked against the release's checksum
     /// file where it publishes one).
     #[arg(long)]
@@ -101,7 +102,8 @@ pub fn run(
         Command::Upgrade(a) => (Operation::Upgrade, a),
     };
     let req = request(operation, args, err)?;
-    let progress = progress_for(ProgressMode::Auto);
+    // Progress stays lines or bars with `--output json` too (the plan is the data).
+    let progress = args.progress.progress(Output::Text);
     if args.dry_run {
         let report = lifecycle::dry_run(&req)?;
         print_report(&report, args.output, out)?;

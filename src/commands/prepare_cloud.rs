@@ -14,7 +14,6 @@ use crate::cloud::{Session, config, facts, image_convert};
 use crate::error::{Error, Result};
 use crate::render::{self, CloudFacts, Profile, Renderer};
 use crate::settings::{self, SourceFile};
-use crate::ui::{ProgressMode, progress_for};
 
 pub use super::Output;
 
@@ -35,6 +34,8 @@ pub struct Args {
     /// Format of the plan/result on stdout.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    #[command(flatten)]
+    pub progress: super::ProgressArgs,
     /// Treat settings warnings as errors.
     #[arg(long)]
     pub strict: bool,
@@ -93,6 +94,8 @@ pub fn run(
         let _ = writeln!(err, "warning: {w}");
     }
     let state = prepare::state_dir(settings.name())?;
+    let identity = crate::state::Identity::new(settings.name(), &settings.prefix, &cloud);
+    crate::state::check(&state, &identity)?;
     let images = ImageOptions {
         tls: GlanceTls::from_cloud(&cloud),
         cache_dir: image_convert::cache_dir()?,
@@ -107,7 +110,8 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| Error::Other(e.into()))?;
-    let progress = progress_for(ProgressMode::Auto);
+    // Progress stays lines or bars with `--output json` too (the plan is the data).
+    let progress = args.progress.progress(Output::Text);
     let progress = progress.as_ref();
     type Outcome = (Plan, Option<crate::cloud::CloudError>, Option<CloudFacts>);
     let (plan, failure, cloud_facts): Outcome = rt.block_on(async {
@@ -124,8 +128,9 @@ pub fn run(
         )
         .await?;
         if args.dry_run || plan.problems().next().is_some() {
-            return Ok::<_, crate::cloud::CloudError>((plan, None, None));
+            return Ok::<_, Error>((plan, None, None));
         }
+        crate::state::claim(&state, &identity)?;
         let failure = prepare::execute(
             &session, &api, &settings, &state, &images, &mut plan, progress,
         )

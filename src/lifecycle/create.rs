@@ -141,6 +141,8 @@ pub async fn prepare_cloud(
         progress.message(&format!("warning: {w}"));
     }
     let state = prepare::state_dir(settings.name())?;
+    let identity = crate::state::Identity::new(settings.name(), &settings.prefix, &cloud);
+    crate::state::check(&state, &identity)?;
     let images = ImageOptions {
         tls: GlanceTls::from_cloud(&cloud),
         cache_dir: image_convert::cache_dir()?,
@@ -153,6 +155,7 @@ pub async fn prepare_cloud(
         prepare::plan(&session, &api, settings, &state, &images, dry_run, progress).await?;
     plan.check()?;
     if !dry_run {
+        crate::state::claim(&state, &identity)?;
         prepare::execute(
             &session, &api, settings, &state, &images, &mut plan, progress,
         )

@@ -39,6 +39,21 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// Whether the management cluster has Cluster `name` (in the API generation it serves).
+///
+/// # Errors
+/// The management cluster cannot be asked.
+pub async fn cluster_exists(mgmt: &Client, server: &str, name: &str) -> Result<bool> {
+    let profile = super::generation::served_profile(mgmt, server).await?;
+    let refs = ClusterRefs::for_profile(name, NAMESPACE, profile);
+    Ok(refs
+        .cluster_api(mgmt)
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(&format!("reading Cluster `{NAMESPACE}/{name}`"), server, e))?
+        .is_some())
+}
+
 /// Deletes cluster `name`.
 ///
 /// # Errors

@@ -25,6 +25,7 @@ pub mod delete;
 pub mod generation;
 pub mod kubeconfig;
 pub mod live;
+pub mod named;
 pub mod objects;
 pub mod upgrade;
 pub mod wait;

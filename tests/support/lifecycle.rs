@@ -28,7 +28,7 @@ pub const IMAGE: &str = "ubuntu-capi-image-test";
 /// Kubernetes versions whose default node image (`ubuntu-capi-image-<version>`) the fake
 /// cloud holds, so settings without `node_image` find theirs for these versions (v1.25 and
 /// v1.26 for the `r4` profile, whose CAPI 1.3 supports up to v1.26).
-pub const SEEDED_VERSIONS: &[&str] = &["v1.25.16", "v1.26.15", "v1.33.13", "v1.34.11", "v1.35.8"];
+pub const SEEDED_VERSIONS: &[&str] = fake_openstack::DEMO_NODE_IMAGE_VERSIONS;
 
 /// How the tool authenticates to the fake cloud.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,14 +132,9 @@ impl Env {
             (auth == Auth::Keystone).then(|| Keystone::spawn(&dir.path().join("keystone")));
         let cloud = FakeCloud::new();
         cloud.seed().demo();
-        cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
-        let image_props = json!({"min_disk": 20, "min_ram": 1024});
-        cloud.seed().image(IMAGE, image_props.clone());
-        for v in SEEDED_VERSIONS {
-            cloud
-                .seed()
-                .image(&format!("ubuntu-capi-image-{v}"), image_props.clone());
-        }
+        cloud
+            .seed()
+            .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));
         let os = cloud.serve_in_background(0).expect("fake cloud serves");
         let kube = Fake::builder()
             .profile(profile)
@@ -236,6 +231,39 @@ impl Env {
             .env("SCS_CAPI_ADDON_MIRROR", &self.mirror)
             .env("NO_COLOR", "1")
             .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the binary as [`Env::cmd`] does, but under a pseudo-terminal (`script`), as a
+    /// user's shell runs it: stdin, stdout and stderr are a terminal, so progress is drawn
+    /// with bars and questions are asked. `input` is typed at the terminal. The run is
+    /// killed after `deadline` (a hang fails the test instead of stalling the suite).
+    /// stdout and stderr arrive merged, as on a screen.
+    pub fn pty(&self, args: &[&str], input: &str, deadline: Duration) -> Output {
+        let home = self.home();
+        std::fs::create_dir_all(&home).unwrap();
+        let bin = assert_cmd::cargo::cargo_bin("scs-capi");
+        let line = std::iter::once(bin.to_str().unwrap())
+            .chain(args.iter().copied())
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        Command::new("script")
+            .args(["-qefc", &line, "/dev/null"])
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "xterm-256color")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("OS_CLIENT_CONFIG_FILE", self.path().join("clouds.yaml"))
+            .env("KUBECONFIG", self.path().join("mgmt.kubeconfig"))
+            .env("SCS_CAPI_ADDON_MIRROR", &self.mirror)
+            .write_stdin(input.to_string())
+            .timeout(deadline)
             .output()
             .unwrap()
     }
@@ -432,4 +460,9 @@ pub fn names(list: &[Value]) -> Vec<String> {
     list.iter()
         .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// `word` quoted for `sh -c`.
+pub fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }

@@ -12,9 +12,13 @@
 //! `servers_links`; show; delete -> `task_state: deleting`, gone with its ports (preserved
 //! ones are unbound instead) and volume attachments after
 //! [`crate::Timings::server_delete`]; `addresses` built from the server's ports and their
-//! floating IPs); availability zones (`/os-availability-zone[/detail]`).
+//! floating IPs); availability zones (`/os-availability-zone[/detail]`); keypairs
+//! (`/os-keypairs` list/show/create with a given public key/delete, names unique per user,
+//! 404 worded as Nova's `Keypair NAME not found for user ID`; 200/202 below 2.2, 201/204
+//! from 2.2 as Nova answers).
 //!
-//! Does not fake: server create/actions, keypairs, quotas, volumes, flavor create, hosts.
+//! Does not fake: server create/actions, keypair generation, quotas, volumes, flavor
+//! create, hosts.
 
 use crate::state::{self, PROJECT_ID, USER_ID, paginate, q1};
 use crate::{Inner, Req, json_resp};
@@ -231,6 +235,61 @@ async fn route(inner: &Inner, r: Req, mv: (u32, u32)) -> Response {
             }
             crate::empty(204)
         }
+        (Method::GET, ["os-keypairs"]) => {
+            let s = inner.state.lock().unwrap();
+            let pairs: Vec<Value> = s
+                .list("keypairs")
+                .iter()
+                .map(|k| json!({"keypair": render_keypair(k, false)}))
+                .collect();
+            json_resp(200, &json!({"keypairs": pairs}))
+        }
+        (Method::GET, ["os-keypairs", name]) => {
+            let s = inner.state.lock().unwrap();
+            match s.list("keypairs").iter().find(|k| k["name"] == *name) {
+                Some(k) => json_resp(200, &json!({"keypair": render_keypair(k, true)})),
+                None => keypair_missing(name),
+            }
+        }
+        (Method::POST, ["os-keypairs"]) => {
+            let body = match r.json().await {
+                Ok(b) => b,
+                Err(e) => return error(400, &e),
+            };
+            let name = body["keypair"]["name"].as_str().unwrap_or_default();
+            let Some(key) = body["keypair"]["public_key"].as_str() else {
+                return error(400, "generating a keypair is not faked: pass `public_key`");
+            };
+            if name.is_empty() {
+                return error(
+                    400,
+                    "Keypair data is invalid: Keypair name must be a string",
+                );
+            }
+            let mut s = inner.state.lock().unwrap();
+            if s.list("keypairs").iter().any(|k| k["name"] == name) {
+                return error(409, &format!("Key pair '{name}' already exists."));
+            }
+            let k = s.insert("keypairs", keypair(name, key));
+            let status = if mv >= (2, 2) { 201 } else { 200 };
+            json_resp(status, &json!({"keypair": render_keypair(&k, true)}))
+        }
+        (Method::DELETE, ["os-keypairs", name]) => {
+            let mut s = inner.state.lock().unwrap();
+            let id = s
+                .list("keypairs")
+                .iter()
+                .find(|k| k["name"] == *name)
+                .and_then(|k| k["id"].as_str())
+                .map(str::to_string);
+            match id {
+                Some(id) => {
+                    s.remove("keypairs", &id);
+                    crate::empty(if mv >= (2, 2) { 204 } else { 202 })
+                }
+                None => keypair_missing(name),
+            }
+        }
         (Method::GET, ["os-availability-zone"])
         | (Method::GET, ["os-availability-zone", "detail"]) => {
             let s = inner.state.lock().unwrap();
@@ -243,6 +302,32 @@ async fn route(inner: &Inner, r: Req, mv: (u32, u32)) -> Response {
         }
         _ => error(404, "The resource could not be found."),
     }
+}
+
+/// A keypair record as the state keeps it (`id` for the state's bookkeeping; Nova's API
+/// names keypairs by `name`).
+pub(crate) fn keypair(name: &str, public_key: &str) -> Value {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(public_key.as_bytes());
+    let fingerprint: Vec<String> = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    json!({"id": state::new_id(), "name": name, "public_key": public_key,
+           "fingerprint": fingerprint.join(":"), "type": "ssh", "user_id": USER_ID,
+           "created_at": state::now_iso()})
+}
+
+fn render_keypair(k: &Value, detail: bool) -> Value {
+    let mut v = json!({"name": k["name"], "public_key": k["public_key"],
+                       "fingerprint": k["fingerprint"], "type": k["type"]});
+    if detail {
+        v["user_id"] = k["user_id"].clone();
+        v["created_at"] = k["created_at"].clone();
+        v["deleted"] = json!(false);
+    }
+    v
+}
+
+fn keypair_missing(name: &str) -> Response {
+    error(404, &format!("Keypair {name} not found for user {USER_ID}"))
 }
 
 fn link(base: &str, what: &str, id: &str) -> Value {

@@ -44,7 +44,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 pub use faults::{FaultKind, Faults};
-pub use seed::{ClusterShape, Seed, SeededCluster};
+pub use seed::{ClusterShape, DEMO_NODE_IMAGE_VERSIONS, Seed, SeededCluster};
 pub use state::Timings;
 
 pub(crate) struct Inner {

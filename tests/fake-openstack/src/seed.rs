@@ -318,11 +318,15 @@ impl Seed<'_> {
         });
     }
 
-    /// A small cloud as an SCS deployment looks before `prepare-cloud`: SCS flavors, an
-    /// external network `public`, the management server `capi-mgmtcluster` on `capi-net`
-    /// (router `capi-rtr`) with a floating IP, an Ubuntu image.
+    /// A small cloud as an SCS deployment looks after R4's terraform and before
+    /// `prepare-cloud`: SCS flavors (those scs-capi's defaults name among them), an external
+    /// network `public`, the management server `capi-mgmtcluster` on `capi-net` (router
+    /// `capi-rtr`) with a floating IP, the keypair `capi-keypair` and security groups
+    /// `capi-allow-ssh`/`capi-allow-icmp` that machine templates reference, an Ubuntu image
+    /// and the node images of [`DEMO_NODE_IMAGE_VERSIONS`].
     pub fn demo(&self) {
         self.flavor("SCS-2V-4", 2, 4096, 0);
+        self.flavor("SCS-2V-4-20", 2, 4096, 20);
         self.flavor("SCS-2V-4-20s", 2, 4096, 20);
         self.flavor("SCS-4V-8-50", 4, 8192, 50);
         self.flavor("SCS-8V-16-50", 8, 16384, 50);
@@ -331,6 +335,12 @@ impl Seed<'_> {
         let sub = self.first_subnet(&net);
         self.router("capi-rtr", Some(&ext), Some(&sub));
         self.security_group("capi-mgmt");
+        self.security_group("capi-allow-ssh");
+        self.security_group("capi-allow-icmp");
+        self.keypair(
+            "capi-keypair",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoDemoDemoDemoDemoDemoDemoDemoDemoDemoDemo demo",
+        );
         let server = self.server("capi-mgmtcluster", &net);
         let port = self.port_of(&server);
         self.floating_ip(&ext, port.as_deref(), "capi-mgmtcluster");
@@ -338,5 +348,23 @@ impl Seed<'_> {
             "Ubuntu 22.04",
             json!({"os_distro": "ubuntu", "os_version": "22.04", "min_disk": 5, "min_ram": 512}),
         );
+        for v in DEMO_NODE_IMAGE_VERSIONS {
+            self.image(
+                &format!("ubuntu-capi-image-{v}"),
+                json!({"min_disk": 20, "min_ram": 1024}),
+            );
+        }
+    }
+
+    /// A Nova keypair for the seeded user with `public_key`.
+    pub fn keypair(&self, name: &str, public_key: &str) {
+        self.with(|s| s.insert("keypairs", crate::compute::keypair(name, public_key)));
     }
 }
+
+/// Kubernetes versions whose default node image (`ubuntu-capi-image-<version>`) the demo
+/// cloud holds: the newest patches scs-capi resolves its defaults and the tested versions
+/// to (v1.25/v1.26 for the `r4` profile). A test of the quick start checks that
+/// `prepare-cloud` with the built-in defaults finds its image here.
+pub const DEMO_NODE_IMAGE_VERSIONS: &[&str] =
+    &["v1.25.16", "v1.26.15", "v1.33.13", "v1.34.11", "v1.35.8"];

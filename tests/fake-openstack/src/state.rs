@@ -67,6 +67,7 @@ pub struct Pending {
 pub const KINDS: &[&str] = &[
     "flavors",
     "server_groups",
+    "keypairs",
     "servers",
     "networks",
     "subnets",
