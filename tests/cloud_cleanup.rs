@@ -197,7 +197,6 @@ fn deletes_foo_only_keeps_volumes_until_asked_and_a_rerun_is_a_no_op() {
 fn prepare_cloud_then_cleanup_under_faults_leaves_nothing_of_the_cluster() {
     let env = FakeEnv::new(|c| {
         c.seed().demo();
-        c.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
         c.seed()
             .image("ubuntu-capi-image-test", json!({"min_disk": 20}));
     });
@@ -422,7 +421,6 @@ fn cleanup_through_keystone() {
     let (ks, starting) = Keystone::spawn(&work.path().join("keystone"));
     let cloud = FakeCloud::new();
     cloud.seed().demo();
-    cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
     cloud
         .seed()
         .image("ubuntu-capi-image-test", json!({"min_disk": 20}));

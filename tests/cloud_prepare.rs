@@ -18,11 +18,10 @@ use support::cloud::{FakeEnv, assert_exit, text};
 
 const IMAGE: &str = "ubuntu-capi-image-test";
 
-/// A cloud as SCS looks before prepare-cloud, plus the node image and worker flavor.
+/// A cloud as SCS looks before prepare-cloud (the demo seed), plus the node image.
 fn new_env() -> FakeEnv {
     FakeEnv::new(|cloud| {
         cloud.seed().demo();
-        cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
         cloud
             .seed()
             .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));
@@ -384,4 +383,86 @@ fn quota_error_is_reported_and_a_rerun_converges() {
     assert_eq!(env.named("server_groups", "capi-foo-controller").len(), 1);
     assert_eq!(env.named("server_groups", "capi-foo-worker").len(), 1);
     assert_eq!(env.named("security_groups", "capi-foo-cilium").len(), 1);
+}
+
+/// What every machine template names besides CAPO's own groups: the SSH keypair (checked:
+/// CAPO would fail each machine without it) and the `<prefix>-allow-ssh`/`-allow-icmp`
+/// security groups (created with R4's rules when missing, as R4's terraform made them).
+#[test]
+fn keypair_is_checked_and_node_access_groups_are_created() {
+    let env = new_env();
+    // prefix `acme`: the demo seed has only `capi-keypair` and `capi-allow-*`.
+    let f = settings(&env, "foo", "prefix: acme\n");
+    let before = env.cloud.snapshot();
+    let o = prepare(&env, &f, &[]);
+    assert_exit(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("keypair `acme-keypair`: does not exist") && err.contains("ssh_keypair"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(env.mutations(), Vec::<String>::new());
+    assert_eq!(env.cloud.snapshot(), before);
+
+    env.cloud
+        .seed()
+        .keypair("acme-keypair", "ssh-ed25519 AAAAtest test");
+    let o = prepare(&env, &f, &["--dry-run", "--output", "json"]);
+    assert_exit(&o, 0);
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let planned: Vec<String> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "security-group" || s["step"] == "keypair")
+        .map(|s| format!("{} {} {}", s["state"], s["step"], s["name"]).replace('"', ""))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            "ok keypair acme-keypair",
+            "create security-group acme-allow-ssh",
+            "create security-group acme-allow-icmp"
+        ]
+    );
+
+    assert_exit(&prepare(&env, &f, &[]), 0);
+    let snap = env.cloud.snapshot();
+    let group = |name: &str| {
+        snap["security_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["id"]
+            .clone()
+    };
+    let rules_of = |id: &Value| -> Vec<String> {
+        snap["security_group_rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| &r["security_group_id"] == id && r["direction"] == "ingress")
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r["protocol"].as_str().unwrap_or("any"),
+                    r["port_range_min"],
+                    r["remote_ip_prefix"].as_str().unwrap_or("-")
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rules_of(&group("acme-allow-ssh")), ["tcp 22 0.0.0.0/0"]);
+    assert_eq!(rules_of(&group("acme-allow-icmp")), ["icmp null 0.0.0.0/0"]);
+
+    // A re-run finds them.
+    let o = prepare(&env, &f, &["--dry-run", "--output", "json"]);
+    assert_exit(&o, 0);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("\"create\""),
+        "{}",
+        text(&o)
+    );
 }

@@ -36,7 +36,6 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
 
     let cloud = FakeCloud::new();
     cloud.seed().demo();
-    cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
     cloud
         .seed()
         .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));

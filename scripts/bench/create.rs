@@ -90,7 +90,6 @@ fn run() -> Result<(), String> {
         volume_delete: Duration::ZERO,
     });
     cloud.seed().demo();
-    cloud.seed().flavor("SCS-2V-4-20", 2, 4096, 20);
     cloud
         .seed()
         .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));

@@ -1,8 +1,10 @@
 //! Server-side printing (`Accept: application/json;as=Table;g=meta.k8s.io;v=v1`), which
 //! `kubectl get` asks for: a `meta.k8s.io/v1` `Table` with a Name column, a CRD's
 //! `additionalPrinterColumns` (JSONPath subset: `.a.b`, `['a\.b']`, `[0]`,
-//! `[?(@.type=="Ready")]`), and Age. Built-in kinds get Name and Age only (the real server
-//! has kind-specific columns). Rows carry `PartialObjectMetadata`.
+//! `[?(@.type=="Ready")]`), and Age. Nodes get the real server's columns (Status, Roles,
+//! Age, Version, so `kubectl get nodes` reads as on a real cluster); other built-in kinds
+//! get Name and Age only (the real server has kind-specific columns). Rows carry
+//! `PartialObjectMetadata`.
 
 use crate::registry::ResourceType;
 use serde_json::{Value, json};
@@ -105,6 +107,9 @@ pub fn table(
     _wanted: (),
     meta: Option<Value>,
 ) -> Value {
+    if !t.custom && t.group.is_empty() && t.kind == "Node" {
+        return node_table(items, meta);
+    }
     let cols: Vec<crate::registry::PrinterColumn> = t
         .printer_columns
         .iter()
@@ -143,6 +148,61 @@ pub fn table(
             }
             json!({"cells": cells, "object": {"kind": "PartialObjectMetadata",
                 "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta.unwrap_or_else(|| json!({})), "columnDefinitions": defs, "rows": rows})
+}
+
+/// `kubectl get nodes` as the real API server prints it: NAME STATUS ROLES AGE VERSION.
+fn node_table(items: &[Value], meta: Option<Value>) -> Value {
+    let col = |name: &str, format: &str| json!({"name": name, "type": "string", "format": format, "description": "", "priority": 0});
+    let defs = vec![
+        col("Name", "name"),
+        col("Status", ""),
+        col("Roles", ""),
+        col("Age", ""),
+        col("Version", ""),
+    ];
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|n| {
+            let ready = n["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Ready")
+                .map(|c| c["status"] == "True");
+            let mut status = match ready {
+                Some(true) => "Ready".to_string(),
+                Some(false) => "NotReady".to_string(),
+                None => "Unknown".to_string(),
+            };
+            if n["spec"]["unschedulable"] == true {
+                status.push_str(",SchedulingDisabled");
+            }
+            let mut roles: Vec<&str> = n["metadata"]["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/"))
+                .filter(|r| !r.is_empty())
+                .collect();
+            roles.sort_unstable();
+            let roles = if roles.is_empty() {
+                "<none>".to_string()
+            } else {
+                roles.join(",")
+            };
+            let cells = json!([
+                n["metadata"]["name"],
+                status,
+                roles,
+                age(n["metadata"]["creationTimestamp"].as_str().unwrap_or("")),
+                n["status"]["nodeInfo"]["kubeletVersion"]
+            ]);
+            json!({"cells": cells, "object": {"kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1", "metadata": n["metadata"]}})
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1",
