@@ -104,12 +104,29 @@ fn every_setting_the_release_notes_name_exists() {
             .filter_map(|l| l.split('"').next())
             .map(str::to_string),
     );
+    // ... and the tests that hold a claim (`fn NAME` under #[test] in tests/*.rs).
+    for entry in std::fs::read_dir(root.join("tests")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut lines = text.lines();
+            while let Some(l) = lines.next() {
+                if l.trim() == "#[test]" {
+                    let f = lines.by_ref().find(|l| l.trim_start().starts_with("fn "));
+                    if let Some(name) = f.and_then(|l| l.trim_start()[3..].split('(').next()) {
+                        known.push(name.to_string());
+                    }
+                }
+            }
+        }
+    }
     let named = backticked_snake_words(&notes);
     assert!(named.len() >= 15, "the notes name only {named:?}");
     for word in &named {
         assert!(
             known.iter().any(|k| k == word),
-            "Release-Notes-R4.md names `{word}`, which is neither a setting nor a terraform variable"
+            "Release-Notes-R4.md names `{word}`, which is neither a setting, a terraform \
+             variable nor a test"
         );
     }
     for required in [
