@@ -202,6 +202,17 @@ pub fn known(cluster: &str, flag_hint: &str) -> Result<(PathBuf, Identity)> {
     let dir = dir(cluster)?;
     match recorded(&dir)? {
         Some(id) => Ok((dir, id)),
+        None if dir.exists() => Err(Error::usage(
+            format!(
+                "the state of cluster `{cluster}` (`{}`) does not say which cloud, project \
+                 and prefix it was created with (it predates that record)",
+                dir.display()
+            ),
+            Some(format!(
+                "name the cluster by its settings file: `{flag_hint}` (the next \
+                 `prepare-cloud` or `create-cluster` records them)"
+            )),
+        )),
         None => Err(Error::usage(
             format!(
                 "scs-capi has no state for cluster `{cluster}` on this machine (`{}`)",

@@ -132,6 +132,7 @@ impl Env {
             (auth == Auth::Keystone).then(|| Keystone::spawn(&dir.path().join("keystone")));
         let cloud = FakeCloud::new();
         cloud.seed().demo();
+        cloud.seed().demo_node_images();
         cloud
             .seed()
             .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));

@@ -54,7 +54,10 @@ fn main() {
     let cloud = FakeCloud::new();
     match seed.as_deref() {
         None => {}
-        Some("demo") => cloud.seed().demo(),
+        Some("demo") => {
+            cloud.seed().demo();
+            cloud.seed().demo_node_images();
+        }
         Some(other) => fail(&format!("unknown seed {other} (known: demo)")),
     }
     for (i, (name, shape)) in clusters.iter().enumerate() {

@@ -322,8 +322,7 @@ impl Seed<'_> {
     /// `prepare-cloud`: SCS flavors (those scs-capi's defaults name among them), an external
     /// network `public`, the management server `capi-mgmtcluster` on `capi-net` (router
     /// `capi-rtr`) with a floating IP, the keypair `capi-keypair` and security groups
-    /// `capi-allow-ssh`/`capi-allow-icmp` that machine templates reference, an Ubuntu image
-    /// and the node images of [`DEMO_NODE_IMAGE_VERSIONS`].
+    /// `capi-allow-ssh`/`capi-allow-icmp` that machine templates reference, an Ubuntu image.
     pub fn demo(&self) {
         self.flavor("SCS-2V-4", 2, 4096, 0);
         self.flavor("SCS-2V-4-20", 2, 4096, 20);
@@ -348,6 +347,11 @@ impl Seed<'_> {
             "Ubuntu 22.04",
             json!({"os_distro": "ubuntu", "os_version": "22.04", "min_disk": 5, "min_ram": 512}),
         );
+    }
+
+    /// The node images of [`DEMO_NODE_IMAGE_VERSIONS`] (`fake-openstack --seed demo` adds
+    /// them to [`Seed::demo`], so the quick start finds its image without a download).
+    pub fn demo_node_images(&self) {
         for v in DEMO_NODE_IMAGE_VERSIONS {
             self.image(
                 &format!("ubuntu-capi-image-{v}"),
