@@ -43,9 +43,8 @@ async fn setup() -> Env1 {
     let running = cloud.serve(0).await.expect("fake serves");
     let dir = tempfile::tempdir().unwrap();
     let clouds = dir.path().join("clouds.yaml");
-    // openstack_sdk uses an `*_endpoint_override` verbatim (no version discovery), so the
-    // image override must carry `/v2` (the fake's `clouds_yaml` writes the unversioned URL
-    // that Python's openstacksdk expects).
+    // A versioned image override (the unversioned forms are covered by
+    // tests/cloud_discovery.rs).
     let ep = cloud.endpoints(&running.url);
     let mut yaml = ep.clouds_yaml("fake");
     if !ep.image.trim_end_matches('/').ends_with("/v2") {

@@ -40,7 +40,7 @@ fn restricted_app_credential_is_created_kept_private_and_adopted() {
         .seed()
         .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));
     let running = cloud.serve_in_background(0).expect("fake serves");
-    // Versioned URLs: openstack_sdk does not discover versions below a catalog URL.
+    // Versioned URLs (unversioned catalog entries: tests/cloud_discovery.rs).
     let base = &running.url;
     for (service, path) in [
         ("compute", "compute/v2.1"),

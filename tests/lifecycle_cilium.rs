@@ -61,7 +61,7 @@ impl Env {
             .image(IMAGE, json!({"min_disk": 20, "min_ram": 1024}));
         let os = cloud.serve_in_background(0).expect("fake cloud serves");
         let dir = tempfile::tempdir().unwrap();
-        // openstack_sdk does not discover versions below an endpoint override.
+        // Versioned overrides (unversioned ones: tests/cloud_discovery.rs).
         let yaml = cloud
             .endpoints(&os.url)
             .clouds_yaml("fake")

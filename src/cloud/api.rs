@@ -35,7 +35,6 @@ use openstack_sdk::api::network::v2::{
     security_group::list as secgroup_list, security_group_rule::create as rule_create,
     security_group_rule::list as rule_list,
 };
-use openstack_sdk::types::ServiceType;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -126,28 +125,6 @@ pub struct Api<'s> {
 impl<'s> Api<'s> {
     pub fn new(session: &'s Session, policy: RetryPolicy) -> Self {
         Api { session, policy }
-    }
-
-    /// Version discovery of the services used here (one GET each, concurrently), so that
-    /// unversioned catalog entries (Glance, Neutron, Octavia, Cinder) resolve to their API
-    /// root.
-    /// A service that is missing fails later, on its first call, with a clear error.
-    pub async fn discover(&self) {
-        let c = self.session.client();
-        let (st_c, st_n, st_i, st_l, st_b) = (
-            ServiceType::Compute,
-            ServiceType::Network,
-            ServiceType::Image,
-            ServiceType::LoadBalancer,
-            ServiceType::BlockStorage,
-        );
-        let _ = tokio::join!(
-            c.discover_service_endpoint(&st_c),
-            c.discover_service_endpoint(&st_n),
-            c.discover_service_endpoint(&st_i),
-            c.discover_service_endpoint(&st_l),
-            c.discover_service_endpoint(&st_b),
-        );
     }
 
     async fn call<E>(&self, ep: E, what: &str, retry_post: bool) -> Result<Reply, CloudError>

@@ -293,7 +293,6 @@ pub async fn ensure_image(
     };
 
     progress.phase(&format!("looking for image `{}`", spec.name));
-    glance.discover().await;
     let existing = glance.find_by_name(&spec.name).await?;
     if let Some(img) = existing
         .iter()
@@ -788,17 +787,6 @@ struct Glance<'a> {
 }
 
 impl Glance<'_> {
-    /// Glance version discovery, so the SDK's endpoints get `/v2` even when the catalog
-    /// entry or `image_endpoint_override` is unversioned (the SDK does not discover on its
-    /// own for an override). A failure here shows up in the next request with details.
-    async fn discover(&self) {
-        let _ = self
-            .session
-            .client()
-            .discover_service_endpoint(&openstack_sdk::types::ServiceType::Image)
-            .await;
-    }
-
     async fn find_by_name(&self, name: &str) -> Result<Vec<Value>, CloudError> {
         let ep = list::Request::builder()
             .name(name.to_string())

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod cleanup;
 pub mod config;
+pub mod discovery;
 pub mod facts;
 pub mod image;
 pub mod image_convert;

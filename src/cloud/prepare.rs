@@ -362,7 +362,6 @@ pub async fn plan(
         "checking cloud `{}` for cluster `{cluster}`",
         session.cloud_name()
     ));
-    api.discover().await;
     let image_name = settings.node_image_name();
     let cilium = settings.use_cilium != Toggle::Off;
     let need_egress =

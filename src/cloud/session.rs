@@ -34,6 +34,7 @@ use openstack_sdk::{AsyncOpenStack, OpenStackError, RestError};
 use serde_json::Value;
 
 use super::config::{AuthType, ResolvedCloud};
+use super::discovery;
 use super::{CloudError, CloudErrorKind, Secret};
 
 /// Timeouts for every call.
@@ -108,7 +109,16 @@ impl Session {
     ) -> Result<Session, CloudError> {
         // Keep the app-credential plugin in the binary (see the module doc).
         std::hint::black_box(&openstack_sdk_auth_applicationcredential::ANCHOR);
-        let sdk_config = cloud.to_sdk_config()?;
+        // Overrides are used verbatim by the SDK: resolve unversioned ones to their API root
+        // first (version documents need no token).
+        let probe =
+            AsyncOpenStack::new_impl(&cloud.to_sdk_config()?, openstack_sdk::auth::Auth::None)
+                .map_err(|e| connect_error(cloud, e))?;
+        let mut resolved = cloud.clone();
+        resolved.endpoint_overrides =
+            discover_overrides(&probe, &cloud.endpoint_overrides, opts).await;
+        drop(probe);
+        let sdk_config = resolved.to_sdk_config()?;
         if cloud.auth_type == AuthType::None {
             // No Keystone: endpoints come from `*_endpoint_override`; no token is sent.
             let client = AsyncOpenStack::new_impl(&sdk_config, openstack_sdk::auth::Auth::None)
@@ -175,6 +185,7 @@ impl Session {
             .and_then(|t| t.roles.as_ref())
             .map(|r| r.iter().map(|r| r.name.clone()).collect())
             .unwrap_or_default();
+        discover_catalog(&client, &cloud.endpoint_overrides, opts).await;
         let renew = Some(client.enable_auto_renew(chrono::TimeDelta::minutes(5)));
         Ok(Session {
             client,
@@ -432,6 +443,77 @@ impl Session {
         }
         err.source(e)
     }
+}
+
+/// Each `*_endpoint_override` of a service in [`discovery::SERVICES`] as the API root to use:
+/// versioned ones as given (without a trailing slash), unversioned ones from the service's
+/// version document. One that cannot be discovered (unreachable, no matching version) is
+/// kept as given, so the first call on it fails with the service's own answer.
+async fn discover_overrides(
+    probe: &AsyncOpenStack,
+    overrides: &std::collections::BTreeMap<String, String>,
+    opts: SessionOptions,
+) -> std::collections::BTreeMap<String, String> {
+    let lookups = overrides.iter().map(|(service, url)| async move {
+        let found = match (discovery::wanted(service), url::Url::parse(url)) {
+            (Some(w), Ok(u)) => api_root(probe, &u, w, opts).await,
+            _ => None,
+        };
+        (service.clone(), found.unwrap_or_else(|| url.clone()))
+    });
+    futures_util::future::join_all(lookups)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// `url` as the API root for `wanted`: itself when it names a version, else what its version
+/// document points at (`None` when it cannot be read or offers no such version).
+async fn api_root(
+    client: &AsyncOpenStack,
+    url: &url::Url,
+    wanted: discovery::Wanted,
+    opts: SessionOptions,
+) -> Option<String> {
+    if discovery::version_in_url(url).is_some() {
+        return Some(discovery::trimmed(url).to_string());
+    }
+    let doc_url = discovery::document_url(url);
+    let req = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(doc_url.as_str())
+        .header(http::header::ACCEPT, "application/json");
+    let rsp = tokio::time::timeout(opts.request_timeout, client.rest_async(req, Vec::new()))
+        .await
+        .ok()?
+        .ok()?;
+    // Services answer their root with 200 or `300 Multiple Choices`.
+    if !(rsp.status().is_success() || rsp.status() == http::StatusCode::MULTIPLE_CHOICES) {
+        return None;
+    }
+    let doc: Value = serde_json::from_slice(rsp.body()).ok()?;
+    discovery::pick(&doc, url, wanted).map(|u| u.to_string())
+}
+
+/// Version discovery of the catalog entries of [`discovery::SERVICES`] that no override
+/// replaces, concurrently (the SDK keeps the result and builds its URLs on it; its renewal
+/// repeats it after each new token). A service missing from the catalog fails later, on its
+/// first call, with a clear error.
+async fn discover_catalog(
+    client: &AsyncOpenStack,
+    overrides: &std::collections::BTreeMap<String, String>,
+    opts: SessionOptions,
+) {
+    let lookups = discovery::SERVICES
+        .iter()
+        .filter(|w| !overrides.contains_key(w.service_type))
+        .map(|w| async move {
+            let st = ServiceType::from(w.service_type);
+            let _ =
+                tokio::time::timeout(opts.request_timeout, client.discover_service_endpoint(&st))
+                    .await;
+        });
+    futures_util::future::join_all(lookups).await;
 }
 
 /// The human message in an OpenStack error body: Keystone `{"error": {"message"}}`, Nova

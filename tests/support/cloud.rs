@@ -13,8 +13,9 @@ use fake_openstack::{FakeCloud, Running};
 use serde_json::Value;
 
 /// A standalone `clouds.yaml` for the fake at `url`: cloud `fake`, one endpoint override
-/// per service, and `api_timeout` seconds per call. The overrides are versioned URLs:
-/// openstack_sdk does not version-discover below an override.
+/// per service, and `api_timeout` seconds per call. The overrides are versioned URLs, so
+/// request paths in these tests do not depend on discovery (the printed, unversioned form
+/// is covered by tests/cloud_discovery.rs).
 pub fn standalone_clouds_yaml(cloud: &FakeCloud, url: &str, api_timeout: u64) -> String {
     cloud
         .endpoints(url)

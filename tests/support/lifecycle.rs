@@ -320,9 +320,9 @@ impl Env {
     }
 }
 
-/// Registers the fake cloud at `base` in Keystone's catalog. Versioned URLs: openstack_sdk
-/// does not discover versions below a catalog URL; block-storage carries the project id as
-/// Cinder's catalog entry does (Keystone substitutes it).
+/// Registers the fake cloud at `base` in Keystone's catalog. Versioned URLs (unversioned
+/// entries: tests/cloud_discovery.rs); block-storage carries the project id as Cinder's
+/// catalog entry does (Keystone substitutes it).
 fn register_fake(ks: &Keystone, base: &str) {
     for (service, path) in [
         ("compute", "compute/v2.1"),

@@ -66,7 +66,6 @@ pub async fn plan_cleanup(
         "listing the project's resources on cloud `{}`",
         session.cloud_name()
     ));
-    api.discover().await;
     let inv = inventory::collect(session, api, names).await?;
     for s in &inv.skipped {
         progress(&format!("warning: not checked: {s}"));
