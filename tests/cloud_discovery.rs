@@ -56,14 +56,7 @@ fn run_both(dir: &Path, clouds: &Path, extra_env: &[(&str, String)], cloud: &str
             "--os-cloud",
             cloud,
         ],
-        vec![
-            "cleanup",
-            "--cluster",
-            "foo",
-            "--dry-run",
-            "--os-cloud",
-            cloud,
-        ],
+        vec!["cleanup", "-f", &settings, "--dry-run", "--os-cloud", cloud],
     ];
     runs.iter()
         .map(|args| {
