@@ -352,15 +352,25 @@ impl<'s> Api<'s> {
             body.port_range_min(Some(i32::from(p)))
                 .port_range_max(Some(i32::from(p)));
         }
-        let body = body.build().map_err(|e| self.builder_error(&what, e))?;
+        self.post_rule(&body, &what).await
+    }
+
+    /// Creates the rule `body` describes; `false` when Neutron already has it.
+    async fn post_rule(
+        &self,
+        body: &rule_create::SecurityGroupRuleBuilder<'_>,
+        what: &str,
+    ) -> Result<bool, CloudError> {
+        let body = body.build().map_err(|e| self.builder_error(what, e))?;
         let ep = rule_create::Request::builder()
             .security_group_rule(body)
             .build()
-            .map_err(|e| self.builder_error(&what, e))?;
+            .map_err(|e| self.builder_error(what, e))?;
+        // A repeated POST at worst answers 409 (duplicate), which we accept: safe to retry.
         match self.call_raw(ep, true).await {
             Ok(_) => Ok(true),
             Err(f) if f.is_status(409) && !f.message.to_lowercase().contains("quota") => Ok(false),
-            Err(f) => Err(self.fail(f, &what)),
+            Err(f) => Err(self.fail(f, what)),
         }
     }
 
@@ -585,26 +595,15 @@ impl<'s> Api<'s> {
             "cannot add rule {}/{} to security group `{sg_id}`",
             rule.protocol, rule.port
         );
-        let body = rule_create::SecurityGroupRuleBuilder::default()
-            .security_group_id(sg_id.to_string())
+        let mut body = rule_create::SecurityGroupRuleBuilder::default();
+        body.security_group_id(sg_id.to_string())
             .direction(rule_create::Direction::Ingress)
             .ethertype(rule_create::Ethertype::Ipv4)
             .protocol(rule.protocol.to_string())
             .port_range_min(Some(i32::from(rule.port)))
             .port_range_max(Some(i32::from(rule.port)))
-            .remote_group_id(sg_id.to_string())
-            .build()
-            .map_err(|e| self.builder_error(&what, e))?;
-        let ep = rule_create::Request::builder()
-            .security_group_rule(body)
-            .build()
-            .map_err(|e| self.builder_error(&what, e))?;
-        // A repeated POST at worst answers 409 (duplicate), which we accept: safe to retry.
-        match self.call_raw(ep, true).await {
-            Ok(_) => Ok(true),
-            Err(f) if f.is_status(409) && !f.message.to_lowercase().contains("quota") => Ok(false),
-            Err(f) => Err(self.fail(f, &what)),
-        }
+            .remote_group_id(sg_id.to_string());
+        self.post_rule(&body, &what).await
     }
 
     /// The server named exactly `name`, with its floating IPs.

@@ -214,22 +214,33 @@ impl Env {
         self.path().join("home")
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Output {
+    /// The whole environment of a run (cleared first): PATH, a home of its own, the
+    /// fake cloud, the management cluster and the addon mirror.
+    fn user_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
         let home = self.home();
         std::fs::create_dir_all(&home).unwrap();
+        vec![
+            ("PATH", std::env::var_os("PATH").unwrap_or_default()),
+            ("HOME", home.clone().into()),
+            ("XDG_CONFIG_HOME", home.join(".config").into()),
+            ("XDG_STATE_HOME", home.join(".local/state").into()),
+            ("XDG_CACHE_HOME", home.join(".cache").into()),
+            (
+                "OS_CLIENT_CONFIG_FILE",
+                self.path().join("clouds.yaml").into(),
+            ),
+            ("KUBECONFIG", self.path().join("mgmt.kubeconfig").into()),
+            ("SCS_CAPI_ADDON_MIRROR", self.mirror.clone().into()),
+        ]
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Output {
         Command::cargo_bin("scs-capi")
             .unwrap()
             .args(args)
-            .current_dir(self.path())
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_STATE_HOME", home.join(".local/state"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
-            .env("OS_CLIENT_CONFIG_FILE", self.path().join("clouds.yaml"))
-            .env("KUBECONFIG", self.path().join("mgmt.kubeconfig"))
-            .env("SCS_CAPI_ADDON_MIRROR", &self.mirror)
+            .envs(self.user_env())
+            .current_dir(self.path())
             .env("NO_COLOR", "1")
             .timeout(Duration::from_secs(120))
             .output()
@@ -242,8 +253,6 @@ impl Env {
     /// killed after `deadline` (a hang fails the test instead of stalling the suite).
     /// stdout and stderr arrive merged, as on a screen.
     pub fn pty(&self, args: &[&str], input: &str, deadline: Duration) -> Output {
-        let home = self.home();
-        std::fs::create_dir_all(&home).unwrap();
         let bin = assert_cmd::cargo::cargo_bin("scs-capi");
         let line = std::iter::once(bin.to_str().unwrap())
             .chain(args.iter().copied())
@@ -252,17 +261,10 @@ impl Env {
             .join(" ");
         Command::new("script")
             .args(["-qefc", &line, "/dev/null"])
-            .current_dir(self.path())
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.user_env())
+            .current_dir(self.path())
             .env("TERM", "xterm-256color")
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_STATE_HOME", home.join(".local/state"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
-            .env("OS_CLIENT_CONFIG_FILE", self.path().join("clouds.yaml"))
-            .env("KUBECONFIG", self.path().join("mgmt.kubeconfig"))
-            .env("SCS_CAPI_ADDON_MIRROR", &self.mirror)
             .write_stdin(input.to_string())
             .timeout(deadline)
             .output()
