@@ -2,7 +2,7 @@
 # The project's one benchmark entry point: `scripts/bench.sh NAME` runs
 # scripts/bench/NAME.sh, which measures its subject and a baseline in the same run and
 # prints, as its last line, `RESULT NAME key=value...`.
-# Benchmarks: render, etcd, cloud, image, cleanup, create.
+# Benchmarks: render, etcd, cloud, image, cleanup, create, cloud-real, cleanup-real.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:-}

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine: installs what the tests need (Debian
 # packages, a Python venv with the reference tools), then runs format and lint checks
 # and every Rust test. Nothing is started outside 127.0.0.1; test services are started
-# and stopped by the tests themselves.
+# and stopped by the tests themselves, except the real OpenStack services (started once
+# here, stopped on exit).
 #
 # Usage: scripts/test.sh            (CI calls exactly this, via .ci/run)
 # Environment: CARGO_TARGET_DIR (optional build cache), SCS_TEST_DEPS (default
@@ -49,11 +50,37 @@ if [[ ! -f "$venv/.installed" ]] || [[ "$(cat "$venv/.installed")" != "${pip_set
 fi
 export SCS_TEST_VENV=$venv
 
+# Real OpenStack services (scripts/openstack-local.sh: own venv, MariaDB, RabbitMQ) for the
+# tests in tests/real_openstack.rs, started once here and stopped when this script exits;
+# the tests find them through SCS_TEST_OPENSTACK_DIR. The first start installs and migrates
+# (~5 min on 2 cores); it runs while clippy and the build take the CPU anyway.
+step "starting the real OpenStack services (background)"
+osl_dir=${SCS_TEST_OPENSTACK_DIR:-$root/target/openstack-local}
+osl_log=$root/target/openstack-local.log
+mkdir -p "$root/target"
+scripts/openstack-local.sh start "$osl_dir" >"$osl_log" 2>&1 &
+osl_pid=$!
+osl_stop() {
+  # A start still running would go on starting services after the stop.
+  kill "$osl_pid" 2>/dev/null && wait "$osl_pid" 2>/dev/null
+  scripts/openstack-local.sh stop "$osl_dir" >>"$osl_log" 2>&1 || true
+}
+trap osl_stop EXIT
+export SCS_TEST_OPENSTACK_DIR=$osl_dir
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "waiting for the real OpenStack services"
+if ! wait "$osl_pid"; then
+  tail -n 40 "$osl_log" >&2
+  echo "error: scripts/openstack-local.sh start failed; see $osl_log" >&2
+  exit 1
+fi
+tail -n 2 "$osl_log" >&2
 
 step "cargo test"
 cargo test --workspace --all-targets --locked --no-fail-fast

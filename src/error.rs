@@ -178,6 +178,29 @@ impl Error {
         }
     }
 
+    /// Whether this is a write to a closed pipe (`scs-capi render | head`): the reader has
+    /// what it wanted, so the command ends quietly and successfully, as ripgrep does.
+    pub fn is_broken_pipe(&self) -> bool {
+        let broken = |e: &(dyn std::error::Error + 'static)| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        };
+        // `Other` is transparent: its source chain starts below the anyhow error's own root.
+        if let Error::Other(e) = self
+            && e.chain().any(broken)
+        {
+            return true;
+        }
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = current {
+            if broken(e) {
+                return true;
+            }
+            current = e.source();
+        }
+        false
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Invalid(_)

@@ -14,9 +14,12 @@ mod fsutil;
 pub mod lifecycle;
 pub mod mgmt;
 pub mod render;
+pub mod secret_yaml;
 pub mod settings;
 pub mod state;
+pub mod state_lock;
 pub mod ui;
+pub mod version;
 
 use std::io::Write;
 

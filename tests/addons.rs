@@ -204,7 +204,7 @@ async fn a_changed_upstream_file_is_refused_and_nothing_is_cached() {
     let err = addons::build(&desired, &second, &mut lock, &ctx())
         .await
         .unwrap_err();
-    assert!(err.message.starts_with("checksum mismatch for `https://raw.githubusercontent.com/projectcalico/calico/v3.25.0/manifests/calico.yaml`"), "{}", err.message);
+    assert!(err.message.starts_with("checksum mismatch for `https://raw.githubusercontent.com/projectcalico/calico/v3.31.7/manifests/calico.yaml`"), "{}", err.message);
     assert!(
         err.hint
             .as_deref()

@@ -483,6 +483,8 @@ fn settings_import_converts_r4_and_reports_what_it_dropped() {
         "render",
         "-f",
         "testcluster.yaml",
+        "--profile",
+        "r4",
         "--mgmt-cidr",
         "192.0.2.9/32",
     ]));
@@ -554,4 +556,432 @@ fn schema_completions_man_and_help() {
         assert_eq!(r.code, 0, "{sub:?}");
         assert!(r.stdout.contains("Usage:"), "{sub:?}");
     }
+}
+
+/// Issue 11, item 3: the built-in defaults fit the profile they render for, and a version
+/// outside the profile's range is an error before anything touches a cloud.
+#[test]
+fn defaults_fit_the_profile_and_versions_outside_it_are_errors() {
+    let env = Env::new();
+    std::fs::write(env.path("demo.yaml"), "cluster_name: demo\n").unwrap();
+    for profile in ["default", "r4"] {
+        let r = run(env
+            .cmd()
+            .args(["validate", "--strict", "--profile", profile, "demo.yaml"]));
+        assert_eq!(r.code, 0, "{profile}: {}", r.stderr);
+        let r = run(env.cmd().args([
+            "render",
+            "--strict",
+            "--profile",
+            profile,
+            "-f",
+            "demo.yaml",
+        ]));
+        assert_eq!(r.code, 0, "{profile}: {}", r.stderr);
+        assert!(!r.stderr.contains("outside"), "{profile}: {}", r.stderr);
+    }
+    let explain = |profile: &str| {
+        let r = run(env.cmd().args([
+            "render",
+            "--explain",
+            "--profile",
+            profile,
+            "-f",
+            "demo.yaml",
+        ]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    let line = |text: &str, key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let (default, r4) = (explain("default"), explain("r4"));
+    assert_eq!(line(&default, "kubernetes_version"), "v1.33.3");
+    assert_eq!(line(&default, "calico_version"), "v3.31.7");
+    assert_eq!(line(&r4, "kubernetes_version"), "v1.25.x");
+    assert_eq!(line(&r4, "calico_version"), "v3.25.0");
+
+    std::fs::write(
+        env.path("old.yaml"),
+        "cluster_name: old\nkubernetes_version: v1.25.x\n",
+    )
+    .unwrap();
+    let r = run(env.cmd().args(["validate", "old.yaml"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "Kubernetes v1.25 is outside what Cluster API v1.14.0 (profile `default`) supports"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("old.yaml:2:21"), "{}", r.stderr);
+    assert!(r.stderr.contains("`--profile r4`"), "{}", r.stderr);
+    let r = run(env.cmd().args(["validate", "--profile", "r4", "old.yaml"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(env.cmd().args(["render", "-f", "old.yaml"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    // Refused before the cloud is asked (no clouds.yaml here: that would be exit 2).
+    for cmd in [
+        vec!["prepare-cloud", "--dry-run", "-f", "old.yaml"],
+        vec!["create-cluster", "--dry-run", "-f", "old.yaml"],
+    ] {
+        let r = run(env.cmd().args(&cmd));
+        assert_eq!(r.code, 1, "{cmd:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("kubernetes_version"),
+            "{cmd:?}: {}",
+            r.stderr
+        );
+    }
+    // A version the default node image source lacks is a warning naming the way out.
+    std::fs::write(
+        env.path("new.yaml"),
+        "cluster_name: new\nkubernetes_version: v1.35.x\n",
+    )
+    .unwrap();
+    let r = run(env.cmd().args(["validate", "new.yaml"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("`node_image_url`"), "{}", r.stderr);
+}
+
+/// Issue 11, item 4: `validate DIR` on a settings repository after `create-cluster` and
+/// `render --out` checks the settings files and lists what it skipped.
+#[test]
+fn validate_checks_only_the_settings_files_of_a_repository() {
+    let env = Env::new();
+    let repo = env.path("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("demo.yaml"), "cluster_name: demo\n").unwrap();
+    let mut lock = scs_capi::addons::Lock::load(&repo.join("addons.lock.yaml")).unwrap();
+    lock.record(
+        "https://raw.githubusercontent.com/projectcalico/calico/v3.31.7/manifests/calico.yaml",
+        &"ab".repeat(32),
+    );
+    lock.save().unwrap();
+    let r = run(env
+        .cmd()
+        .args(["render", "-f", "repo/demo.yaml", "--out", "repo/out"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(
+        repo.join("clouds.yaml"),
+        "clouds:\n  openstack:\n    auth:\n      password: marker-s3cret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("r4-clusterctl.yaml"),
+        "CLUSTER_NAME: old\nKUBERNETES_VERSION: v1.25.6\nWORKER_MACHINE_COUNT: 3\n",
+    )
+    .unwrap();
+
+    let r = run(env.cmd().args(["validate", "repo"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for skipped in [
+        "repo/addons.lock.yaml`: the addons lock file",
+        "repo/clouds.yaml`: an OpenStack clouds.yaml",
+        "repo/out/cluster-template.yaml`: Kubernetes manifests",
+        "repo/out/demo-config.yaml`: Kubernetes manifests",
+        "repo/out/clusterctl.yaml`: a clusterctl.yaml",
+        "repo/r4-clusterctl.yaml`: a clusterctl.yaml",
+    ] {
+        assert!(r.stderr.contains(skipped), "{skipped}\n{}", r.stderr);
+    }
+    assert!(
+        r.stderr
+            .contains("checked 1 file(s), skipped 6 other file(s): 0 error(s)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("marker-s3cret"), "{}", r.stderr);
+
+    let r = run(env.cmd().args(["validate", "--output", "json", "repo"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["files"], 1);
+    assert_eq!(report["skipped"].as_array().map(Vec::len), Some(6));
+    // A settings file with mistakes is still checked, whatever else lies around it.
+    std::fs::write(
+        repo.join("typo.yaml"),
+        "cluster_name: t\nworker_flavour: x\n",
+    )
+    .unwrap();
+    let r = run(env.cmd().args(["validate", "repo"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown key `worker_flavour`"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issue 11, item 4: `validate` resolves the defaults layer by the rule `render` and
+/// `create-cluster` use, so they agree on whether a cluster file is valid.
+#[test]
+fn validate_and_render_resolve_the_defaults_layer_alike() {
+    let env = Env::new();
+    let repo = env.path("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::create_dir_all(env.path("config/scs-capi")).unwrap();
+    std::fs::write(env.path("config/scs-capi/defaults.yaml"), "prefix: xdg\n").unwrap();
+    // Valid on its own and with the XDG defaults; too long a name with the repo's prefix.
+    std::fs::write(
+        repo.join("defaults.yaml"),
+        format!("prefix: {}\n", "p".repeat(30)),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("c.yaml"),
+        format!("cluster_name: {}\n", "c".repeat(14)),
+    )
+    .unwrap();
+    let code = |args: &[&str]| run(env.cmd().args(args)).code;
+    // Without --defaults both use $XDG_CONFIG_HOME/scs-capi/defaults.yaml ...
+    assert_eq!(code(&["render", "-f", "repo/c.yaml"]), 0);
+    let r = run(env.cmd().args(["validate", "repo"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("not used for the cluster files: they were checked with the defaults in use"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("pass `--defaults repo/defaults.yaml`"),
+        "{}",
+        r.stderr
+    );
+    // ... and with it, both use the repository's file.
+    let with = ["--defaults", "repo/defaults.yaml"];
+    assert_eq!(
+        code(&[&["render", "-f", "repo/c.yaml"][..], &with].concat()),
+        1
+    );
+    let r = run(env.cmd().args(["validate", "repo"]).args(with));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("worker machine names would be"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("not used for the cluster files"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issue 11, item 8: a reader that stops early (`completions zsh | head`, `render | head`)
+/// ends the command quietly with success, not with a panic or "Broken pipe".
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let env = Env::new();
+    for args in [
+        &["completions", "zsh"][..],
+        &["completions", "bash"],
+        &["man"],
+        &["schema"],
+        &["settings", "init"],
+        &["render", "--example"],
+        &["render", "--example", "--explain"],
+    ] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("scs-capi"))
+            .args(args)
+            .current_dir(env.dir.path())
+            .env("HOME", env.dir.path())
+            .env("XDG_CONFIG_HOME", env.path("config"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.to_lowercase().contains("broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Issue 11, item 8: bash completes the options of a subcommand (clap_complete spells the
+/// state of a hyphenated binary's subcommands two ways, clap-rs/clap#6421).
+#[test]
+fn bash_completion_completes_after_the_subcommand() {
+    let env = Env::new();
+    let r = run(env.cmd().args(["completions", "bash"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(env.path("scs-capi.bash"), &r.stdout).unwrap();
+    let script = r#"
+source ./scs-capi.bash
+complete_words() {
+    COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+    COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
+    _scs__capi scs-capi "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+    echo "${COMPREPLY[*]}"
+}
+complete_words scs-capi cre
+complete_words scs-capi create-cluster --dr
+complete_words scs-capi render --prof
+complete_words scs-capi mgmt in
+complete_words scs-capi mgmt init --dry
+"#;
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(env.dir.path())
+        .output()
+        .expect("bash runs");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "create-cluster",
+            "--dry-run",
+            "--profile",
+            "init",
+            "--dry-run"
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 11, item 8: `--version` names the commit and what the build pins.
+#[test]
+fn version_names_the_commit_and_the_pinned_versions() {
+    let env = Env::new();
+    let r = run(env.cmd().arg("--version"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = r.stdout.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!(
+            "scs-capi {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            scs_capi::version::COMMIT
+        )
+    );
+    if let Ok(out) = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        && out.status.success()
+    {
+        assert_eq!(
+            scs_capi::version::COMMIT,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "built from another commit than the checkout's HEAD"
+        );
+    }
+    for part in [
+        "Cluster API v1.14.0, CAPO v0.14.7",
+        "Cluster API v1.3.5, CAPO v0.7.1",
+        "(default v1.33.3), calico v3.31.7",
+        "cilium v1.13.0 up to v1.26",
+        "metrics-server v0.7.2",
+        "ORC v2.4.0",
+    ] {
+        assert!(r.stdout.contains(part), "`{part}` missing:\n{}", r.stdout);
+    }
+    let short = run(env.cmd().arg("-V"));
+    assert_eq!(short.stdout.trim(), first);
+}
+
+/// Issue 11, item 8: `settings init -o json` (as `--output json` elsewhere) does not write a
+/// file named `json`.
+#[test]
+fn settings_init_out_must_be_a_yaml_file() {
+    let env = Env::new();
+    for name in ["json", "text", "demo"] {
+        let r = run(env.cmd().args(["settings", "init", "-o", name]));
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("end in `.yaml` or `.yml`"),
+            "{}",
+            r.stderr
+        );
+        assert!(!env.path(name).exists(), "{name} was written");
+    }
+    let r = run(env.cmd().args(["settings", "init", "-o", "demo.yaml"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(env.path("demo.yaml").is_file());
+}
+
+/// Issue 11, item 8: every command's `--help` ends with examples, and each example is a
+/// command line the parser accepts (so the examples cannot go stale).
+#[test]
+fn help_examples_parse_and_every_command_has_some() {
+    use clap::{CommandFactory, Parser};
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, found: &mut Vec<(String, String)>) {
+        let name = path.join(" ");
+        let is_leaf = !cmd.has_subcommands();
+        let help = cmd
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let examples: Vec<String> = help
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("scs-capi "))
+            .map(|l| {
+                l.split(" #")
+                    .next()
+                    .unwrap_or(l)
+                    .split(" > ")
+                    .next()
+                    .unwrap_or(l)
+                    .to_string()
+            })
+            .collect();
+        if is_leaf && !["man", "help"].contains(&cmd.get_name()) {
+            assert!(!examples.is_empty(), "`{name}` has no examples in --help");
+        }
+        found.extend(examples.into_iter().map(|e| (name.clone(), e)));
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            path.push(sub.get_name().to_string());
+            walk(sub, path, found);
+            path.pop();
+        }
+    }
+    let mut found = Vec::new();
+    walk(
+        &scs_capi::cli::Cli::command(),
+        &mut vec!["scs-capi".into()],
+        &mut found,
+    );
+    assert!(found.len() > 20, "{found:?}");
+    for (owner, example) in &found {
+        let words = std::iter::once("scs-capi").chain(example.split_whitespace());
+        if let Err(e) = scs_capi::cli::Cli::try_parse_from(words) {
+            panic!("example `scs-capi {example}` in `{owner} --help` does not parse:\n{e}");
+        }
+    }
+    // The top-level examples follow the workflow.
+    let top: Vec<&str> = found
+        .iter()
+        .filter(|(o, _)| o == "scs-capi")
+        .filter_map(|(_, e)| e.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        top,
+        [
+            "settings",
+            "validate",
+            "render",
+            "mgmt",
+            "prepare-cloud",
+            "create-cluster",
+            "get-kubeconfig",
+            "upgrade-cluster",
+            "delete-cluster"
+        ]
+    );
 }

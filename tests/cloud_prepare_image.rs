@@ -70,7 +70,7 @@ impl Env {
     fn settings(&self, name: &str, file: &str, extra: &str) -> PathBuf {
         let p = self.path(&format!("{name}.yaml"));
         let body = format!(
-            "cluster_name: {name}\ncloud_provider: fake\nkubernetes_version: v1.30.4\n\
+            "cluster_name: {name}\ncloud_provider: fake\nkubernetes_version: v1.31.4\n\
              node_image: node-{name}\nnode_image_url: {}\ncontroller_flavor: SCS-2V-4-20s\n\
              worker_flavor: SCS-2V-4\nuse_cilium: false\n{extra}",
             self.url(file)
@@ -310,7 +310,7 @@ fn missing_image_is_converted_uploaded_and_rendered() {
         ("image_source", env.url("node.qcow2")),
         ("os_distro", "ubuntu".into()),
         ("os_version", "22.04".into()),
-        ("kubernetes_version", "v1.30.4".into()),
+        ("kubernetes_version", "v1.31.4".into()),
         ("image_build_date", "2024-06-01".into()),
         ("provided_until", "2025-06-01".into()),
         ("hw_scsi_model", "virtio-scsi".into()),

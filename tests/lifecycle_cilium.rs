@@ -172,7 +172,7 @@ fn cilium_is_installed_by_its_cli_with_r4s_settings_and_no_secret_in_argv() {
     assert_eq!(lines.len(), 3, "one call: {record}");
     assert_eq!(
         lines[0],
-        "argv: install --version 1.16.5 --set kubeProxyReplacement=false --set \
+        "argv: install --version 1.18.14 --set kubeProxyReplacement=false --set \
          cni.chainingMode=portmap --set sessionAffinity=true --set \
          ipam.operator.clusterPoolIPv4PodCIDRList=192.168.0.0/16"
     );
@@ -208,7 +208,7 @@ fn cilium_is_installed_by_its_cli_with_r4s_settings_and_no_secret_in_argv() {
         .collect();
     assert_eq!(
         addons[0],
-        ("cilium", "v1.16.5", "installed with the cilium CLI"),
+        ("cilium", "v1.18.14", "installed with the cilium CLI"),
         "{addons:?}"
     );
     assert!(!addons.iter().any(|a| a.0 == "calico"), "{addons:?}");

@@ -264,3 +264,28 @@ fn the_leak_scan_finds_the_password_in_every_encoding() {
     let v = serde_json::json!({"a": [{"content": gz}], "b": "clean"});
     assert_eq!(leaks_in_value(&v, ""), ["/a/0/content"]);
 }
+
+/// Issue 13, M2: the state lost its `appcred.yaml` (another machine, a wiped home) while
+/// the cluster runs: a re-run of create-cluster must not delete the credential the
+/// running cluster uses; it refuses, names `rotate-credentials`, and changes nothing.
+#[test]
+fn a_lost_credential_secret_is_not_replaced_under_a_running_cluster() {
+    let env = Env::with_auth(Auth::Keystone);
+    let ks = env.keystone.as_ref().expect("keystone");
+    let f = env.settings("lost", "worker_count: 1\n");
+    assert_exit(&env.create(&f, &["--yes"]), 0);
+    let cred_file = env.home().join(".local/state/scs-capi/lost/appcred.yaml");
+    let stored = std::fs::read_to_string(&cred_file).unwrap();
+    let id = yaml_field(&stored, "application_credential_id:");
+    let secret = yaml_field(&stored, "application_credential_secret:");
+    std::fs::remove_file(&cred_file).unwrap();
+
+    let o = env.create(&f, &["--yes"]);
+    assert_exit(&o, 2);
+    assert!(text(&o).contains("rotate-credentials"), "{}", text(&o));
+    assert!(text(&o).contains("nothing was changed"), "{}", text(&o));
+    // The running cluster's credential still works.
+    let (status, body) = app_credential_login(ks.port, &id, &secret);
+    assert_eq!(status, 201, "the credential was deleted: {body}");
+    assert!(!cred_file.exists());
+}

@@ -281,10 +281,12 @@ fn r4_create_scale_upgrade_one_minor_then_delete() {
 fn the_wrong_profile_for_the_management_cluster_is_refused_before_anything_changes() {
     let env = r4_env();
     let f = versioned_settings(&env, "r4w", "v1.25.x", 1);
+    // An R4 version without `--profile r4`: the settings are refused for the default
+    // profile (issue 11, item 3), with the flag that fits.
     let refused = |o: &std::process::Output| {
-        assert_exit(o, 2);
+        assert_exit(o, 1);
         let err = String::from_utf8_lossy(&o.stderr);
-        for part in ["does not serve `cluster.x-k8s.io/v1beta2`", "--profile r4"] {
+        for part in ["is outside what Cluster API v1.14.0", "--profile r4"] {
             assert!(err.contains(part), "`{part}` missing: {}", text(o));
         }
     };
@@ -293,6 +295,17 @@ fn the_wrong_profile_for_the_management_cluster_is_refused_before_anything_chang
     // fits, before the cloud or the management cluster is touched.
     refused(&env.create(&f, &[]));
     refused(&env.create(&f, &["--dry-run"]));
+    // A version the default profile supports reaches the management cluster's check.
+    let g = versioned_settings(&env, "r4g", "v1.31.x", 1);
+    let o = env.create(&g, &["--dry-run"]);
+    assert_exit(&o, 2);
+    for part in ["does not serve `cluster.x-k8s.io/v1beta2`", "--profile r4"] {
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(part),
+            "`{part}` missing: {}",
+            text(&o)
+        );
+    }
     assert_eq!(kube_writes(&env), Vec::<String>::new());
     assert_eq!(cloud_writes(&env), Vec::<String>::new());
 

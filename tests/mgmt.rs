@@ -207,9 +207,9 @@ fn dry_run_needs_no_cluster_and_changes_nothing() {
         clusterctl.contains("unpinned and unchecked (--allow-unpinned)"),
         "{clusterctl}"
     );
-    let hubble = find("hubble v0.11.2");
+    let hubble = find("hubble v1.18.3");
     assert!(hubble.contains(".tar.gz.sha256sum`"), "{hubble}");
-    let cilium = find("cilium v0.13.1");
+    let cilium = find("cilium v0.19.7");
     assert!(cilium.contains("SHA-256 pinned from kubespray"), "{cilium}");
     assert!(find("ORC v2.4.0").contains("install.yaml"));
     let init = find("clusterctl init");
@@ -270,7 +270,7 @@ fn dry_run_without_pins_shows_the_plan_then_refuses() {
         .unwrap();
     assert!(line.starts_with("refused  install"), "{line}");
     assert!(
-        r.stderr.contains("error: no published SHA-256 is pinned for `clusterctl` v1.14.0, `hubble` v0.11.2, `orc` v2.4.0; nothing was installed"),
+        r.stderr.contains("error: no published SHA-256 is pinned for `clusterctl` v1.14.0, `hubble` v1.18.3, `orc` v2.4.0; nothing was installed"),
         "{}",
         r.stderr
     );

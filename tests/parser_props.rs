@@ -19,6 +19,7 @@ fn load(bytes: Vec<u8>) -> settings::Loaded {
         Options {
             is_cluster: true,
             allow_preview_versions: true,
+            ..Default::default()
         },
     )
 }

@@ -63,10 +63,9 @@ impl fmt::Display for AddonName {
 }
 
 /// Pinned default versions (used for `true`). Chosen to support the Kubernetes minors of
-/// the default profile (1.31-1.36); `calico_version` has its own setting.
+/// the default profile (1.31-1.36); `calico_version` has its own setting, the cilium agent
+/// follows the Kubernetes minor ([`CILIUM_BY_MINOR`]).
 pub mod defaults {
-    /// Cilium agent for `use_cilium: true` (R4 pinned v1.13.0 for Kubernetes <= 1.26).
-    pub const CILIUM: &str = "v1.16.5";
     pub const METRICS_SERVER: &str = "v0.7.2";
     pub const CERT_MANAGER: &str = "v1.16.2";
     pub const FLUX: &str = "v2.4.0";
@@ -95,6 +94,21 @@ pub const CPO_BY_MINOR: &[(u32, &str)] = &[
     (35, "v1.35.0"),
     (36, "v1.36.0"),
 ];
+
+/// Cilium agent for `use_cilium: true`, by the lowest Kubernetes minor it is used for.
+/// Each release's "Kubernetes compatibility" page lists the minors it is e2e-tested with:
+/// v1.13 (R4's pin) v1.16-v1.26, v1.16 v1.27-v1.30, v1.18.14 v1.30-v1.33. Newer minors
+/// keep the last entry until the table grows.
+pub const CILIUM_BY_MINOR: &[(u32, &str)] = &[(0, "v1.13.0"), (27, "v1.16.5"), (31, "v1.18.14")];
+
+/// The cilium agent release for a Kubernetes minor (see [`CILIUM_BY_MINOR`]).
+pub fn cilium_for_minor(minor: u32) -> &'static str {
+    CILIUM_BY_MINOR
+        .iter()
+        .rev()
+        .find(|(m, _)| *m <= minor)
+        .map_or(CILIUM_BY_MINOR[0].1, |(_, v)| *v)
+}
 
 /// The cloud-provider-openstack release for a Kubernetes minor: the table's entry, or the
 /// newest release below it (a newer minor keeps the last known release until the table
@@ -159,7 +173,7 @@ pub fn desired(settings: &Settings) -> Desired {
         };
 
     // CNI: exactly one of calico and cilium.
-    let cilium = version_of(&settings.use_cilium, defaults::CILIUM);
+    let cilium = version_of(&settings.use_cilium, cilium_for_minor(minor));
     let calico = cilium.is_none().then(|| settings.calico_version.clone());
     want(AddonName::Calico, calico, |v| {
         vec![format!(

@@ -29,12 +29,27 @@ impl Fetcher {
     /// upstream URL. `locked` refuses files the lock has no checksum for (like `cargo
     /// --locked`).
     ///
+    /// A plain `http://` mirror is refused unless the run is `locked` (every file then has
+    /// a checksum from the lock, so what travels in clear text cannot be swapped) or the
+    /// mirror is on this machine (a loopback address): the manifests are applied as
+    /// cluster-admin, and trusting them on first use over http lets anyone on the path
+    /// choose them.
+    ///
     /// # Errors
-    /// A mirror that is not an http(s) URL.
+    /// A mirror that is not an http(s) URL, or a plain-http one without `locked`.
     pub fn new(cache_dir: PathBuf, mirror: Option<&str>, locked: bool) -> Result<Self, AddonError> {
         let mirror = match mirror.map(|m| m.trim_end_matches('/')) {
             None | Some("") => None,
-            Some(m) if m.starts_with("http://") || m.starts_with("https://") => Some(m.to_string()),
+            Some(m) if m.starts_with("https://") => Some(m.to_string()),
+            Some(m) if m.starts_with("http://") && (locked || is_loopback(m)) => {
+                Some(m.to_string())
+            }
+            Some(m) if m.starts_with("http://") => {
+                return Err(AddonError::new(format!(
+                    "addon mirror `{m}` is plain http and the run is not --locked"
+                ))
+                .hint("anyone on the network path could change the manifests, which are applied as cluster-admin: use an https mirror, or pin every file in the lock (one run against upstream) and pass --locked"));
+            }
             Some(m) => {
                 return Err(
                     AddonError::new(format!("addon mirror `{m}` is not an http(s) URL"))
@@ -211,4 +226,47 @@ fn hex(bytes: &[u8]) -> String {
 /// The SHA-256 of `text` as the lock writes it.
 pub fn sha256_hex(text: &[u8]) -> String {
     hex(&Sha256::digest(text))
+}
+
+/// Whether an `http://` URL names this machine (`localhost`, `127.0.0.0/8`, `[::1]`):
+/// nothing travels over a network then.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_mirrors_need_locked_unless_local() {
+        let dir = std::env::temp_dir();
+        let e =
+            Fetcher::new(dir.clone(), Some("http://mirror.example.com/addons"), false).unwrap_err();
+        assert!(e.to_string().contains("--locked"), "{e}");
+        assert!(Fetcher::new(dir.clone(), Some("http://mirror.example.com"), true).is_ok());
+        assert!(Fetcher::new(dir.clone(), Some("https://mirror.example.com"), false).is_ok());
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://localhost/x",
+            "http://[::1]:9/",
+        ] {
+            assert!(
+                Fetcher::new(dir.clone(), Some(local), false).is_ok(),
+                "{local}"
+            );
+        }
+        // Userinfo does not make a remote host local.
+        assert!(Fetcher::new(dir, Some("http://127.0.0.1@evil.example.com/"), false).is_err());
+    }
 }

@@ -723,9 +723,10 @@ fn load_first(
                 );
             }
         };
-        let parsed: Result<Value, Box<dyn std::error::Error + Send + Sync>> =
+        // The position only: these files hold passwords, and parser messages quote the text.
+        let parsed: Result<Value, crate::secret_yaml::Redacted> =
             if path.extension().is_some_and(|e| e == "json") {
-                serde_json::from_str(&text).map_err(Into::into)
+                serde_json::from_str(&text).map_err(|e| crate::secret_yaml::Redacted::of_json(&e))
             } else {
                 // PyYAML (YAML 1.1) semantics: duplicate keys allowed (last wins), octal
                 // `0755`, and booleans exactly `true/false/yes/no/on/off` in three casings (not
@@ -735,14 +736,13 @@ fn load_first(
                     legacy_octal_numbers: true,
                     duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
                 };
-                serde_saphyr::from_str_with_options(&text, options)
-                    .map(yaml11_booleans)
-                    .map_err(Into::into)
+                crate::secret_yaml::from_str_with_options(&text, options).map(yaml11_booleans)
             };
         let value = parsed.map_err(|e| {
-            CloudError::config(format!("cannot parse `{}`", path.display()))
-                .hint("fix the YAML at the position shown, or point `OS_CLIENT_CONFIG_FILE` at another file")
-                .source(e)
+            CloudError::config(format!("cannot parse `{}`: {e}", path.display())).hint(format!(
+                "{}; or point `OS_CLIENT_CONFIG_FILE` at another file",
+                crate::secret_yaml::Redacted::HINT
+            ))
         })?;
         return match value {
             Value::Null => Ok(Some((path.clone(), None))),

@@ -467,7 +467,7 @@ fn properties(spec: &ImageSpec, build_date: NaiveDate) -> BTreeMap<String, Strin
         ("hw_rng_model", "virtio".into()),
         (
             "image_source",
-            spec.origin.clone().unwrap_or_else(|| spec.source.clone()),
+            super::image_source::redact_url(spec.origin.as_deref().unwrap_or(&spec.source)),
         ),
         ("image_description", m.description.clone()),
         ("kubernetes_version", m.kubernetes_version.clone()),
@@ -549,6 +549,8 @@ impl Source {
         head: Option<u64>,
     ) -> Result<Source, CloudError> {
         let fail = |what: String| CloudError::new(CloudErrorKind::Transport, what);
+        // Messages name the URL without credentials in it (`user:pass@`, a signed query).
+        let shown = super::image_source::redact_url(url);
         // No total timeout: only connect and per-read (stall) timeouts. Bytes must arrive
         // as served, so no transparent decompression.
         let client = reqwest::Client::builder()
@@ -559,7 +561,9 @@ impl Source {
             .no_brotli()
             .no_zstd()
             .build()
-            .map_err(|e| fail(format!("cannot set up an HTTP client for `{url}`")).source(e))?;
+            .map_err(|e| {
+                fail(format!("cannot set up an HTTP client for `{shown}`")).source(e.without_url())
+            })?;
         let mut req = client.get(url);
         if let Some(len) = head {
             req = req.header(
@@ -571,17 +575,17 @@ impl Source {
             .await
             .map_err(|_| {
                 fail(format!(
-                    "downloading the node image from `{url}` timed out waiting for an answer"
+                    "downloading the node image from `{shown}` timed out waiting for an answer"
                 ))
                 .hint("check that the URL is reachable from here (proxy, firewall)")
             })?
             .map_err(|e| {
                 fail(format!(
-                    "cannot download the node image from `{url}`: {}",
+                    "cannot download the node image from `{shown}`: {}",
                     crate::cloud::retry::transport_message(&e)
                 ))
                 .hint("check the URL in `node_image_url` and that it is reachable from here")
-                .source(e)
+                .source(e.without_url())
             })?;
         let status = resp.status();
         if !status.is_success() {
@@ -594,7 +598,7 @@ impl Source {
             return Err(CloudError::new(
                 CloudErrorKind::Transport,
                 format!(
-                    "cannot download the node image from `{url}`: the server answered {status}"
+                    "cannot download the node image from `{shown}`: the server answered {status}"
                 ),
             )
             .hint(hint));
@@ -624,7 +628,7 @@ impl Source {
             std::io::Error::new(kind, crate::cloud::retry::transport_message(&e))
         });
         Ok(Source {
-            display: url.to_string(),
+            display: shown,
             peeked: Vec::new(),
             stream: Box::pin(stream),
             total,

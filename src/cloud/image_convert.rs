@@ -10,9 +10,9 @@
 //! 1. The qcow2 is streamed to `<cache>/<image>.<pid>.qcow2` and hashed on the way (memory
 //!    stays flat). Its SHA-256 is compared with the expected one before anything else: a
 //!    mismatch creates nothing in the cloud.
-//! 2. `qemu-img info --output=json` must say `qcow2` without a backing file (a backing file
-//!    would make qemu-img read some other file); its `virtual-size` gives `min_disk`, as R4
-//!    did.
+//! 2. `qemu-img info --output=json` must say `qcow2` without a backing file or external data
+//!    file (either would make qemu-img read some other file of this machine into the
+//!    image); its `virtual-size` gives `min_disk`, as R4 did.
 //! 3. `qemu-img convert -O raw -S 4k` (sparse output, as R4), then the qcow2 is deleted.
 //! 4. The raw file is hashed; [`super::image::ensure_image`] verifies that hash on its way
 //!    to Glance, so a file changed on disk in between is caught too.
@@ -74,7 +74,11 @@ pub fn qemu_img_version() -> Result<String, CloudError> {
         ))
         .hint("install it (`apt-get install qemu-utils` on Debian/Ubuntu), or set `kube_image_raw: false` to upload the qcow2 as it is")
     };
-    match Command::new(QEMU_IMG).arg("--version").output() {
+    let mut version = Command::new(QEMU_IMG);
+    for k in crate::mgmt::runner::cloud_env_names() {
+        version.env_remove(k);
+    }
+    match version.arg("--version").output() {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout)
             .lines()
             .next()
@@ -233,6 +237,12 @@ pub async fn download_and_convert(
         ))
         .hint("use a self-contained image (`qemu-img convert` flattens one)"));
     }
+    if let Some(data_file) = info.data_file {
+        return Err(CloudError::config(format!(
+            "`{display}` keeps its data in an external file (`{data_file}`); a node image must stand alone"
+        ))
+        .hint("converting it would copy that file of this machine into the image; use a self-contained image"));
+    }
 
     // 3. Convert.
     let total = info.virtual_size;
@@ -337,11 +347,17 @@ struct QemuInfo {
     format: String,
     virtual_size: u64,
     backing: Option<String>,
+    /// A qcow2 with an external data file (`data_file=`): its clusters are read from that
+    /// path on this machine, so converting it would copy a local file into the image.
+    data_file: Option<String>,
 }
 
 fn qemu_img(args: &[&std::ffi::OsStr]) -> Command {
     let mut c = Command::new(QEMU_IMG);
     c.args(args).stdin(Stdio::null());
+    for k in crate::mgmt::runner::cloud_env_names() {
+        c.env_remove(k);
+    }
     c
 }
 
@@ -368,6 +384,10 @@ fn parse_info(json: &[u8]) -> Option<QemuInfo> {
         virtual_size: v.get("virtual-size")?.as_u64()?,
         backing: v
             .get("backing-filename")
+            .and_then(|b| b.as_str())
+            .map(String::from),
+        data_file: v
+            .pointer("/format-specific/data/data-file")
             .and_then(|b| b.as_str())
             .map(String::from),
     })
@@ -492,6 +512,27 @@ mod tests {
     }
 
     #[test]
+    fn a_qcow2_with_an_external_data_file_is_recognised_by_the_real_qemu_img() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("img.qcow2");
+        let data = dir.path().join("data.raw");
+        let out = Command::new(QEMU_IMG)
+            .args(["create", "-f", "qcow2", "-o"])
+            .arg(format!("data_file={}", data.display()))
+            .arg(&img)
+            .arg("1M")
+            .output()
+            .expect("qemu-img (scripts/test.sh installs qemu-utils)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info = qemu_img_info(&img).unwrap();
+        assert_eq!(info.data_file.as_deref(), data.to_str());
+    }
+
+    #[test]
     fn qemu_output_parsing() {
         assert_eq!(parse_percent(b"    (12.34/100%)"), Some(12.34));
         assert_eq!(parse_percent(b"(100.00/100%)"), Some(100.0));
@@ -503,8 +544,17 @@ mod tests {
             Some(QemuInfo {
                 format: "qcow2".into(),
                 virtual_size: 64 << 20,
-                backing: None
+                backing: None,
+                data_file: None,
             })
+        );
+        // As qemu-img 7 reports `qemu-img create -f qcow2 -o data_file=/etc/shadow`.
+        let external = br#"{"virtual-size": 1048576, "format": "qcow2",
+            "format-specific": {"type": "qcow2", "data": {"compat": "1.1",
+            "data-file": "/etc/shadow", "data-file-raw": false, "refcount-bits": 16}}}"#;
+        assert_eq!(
+            parse_info(external).unwrap().data_file.as_deref(),
+            Some("/etc/shadow")
         );
         let backed = br#"{"virtual-size": 1, "format": "qcow2", "backing-filename": "/etc/x"}"#;
         assert_eq!(

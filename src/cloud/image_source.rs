@@ -64,6 +64,25 @@ pub fn source_url(settings: &Settings) -> String {
     }
 }
 
+/// `url` without what may be a credential: the user info (`user:pass@`) and the query
+/// (signed URLs carry their signature there). For messages, the plan and the image's
+/// `image_source` property in Glance; the request itself uses the full URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let path = match path.split_once('?') {
+        Some((p, _)) => format!("{p}?<redacted>"),
+        None => path.to_string(),
+    };
+    format!("{scheme}://{host}{path}")
+}
+
 /// Where the expected SHA-256 came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChecksumFrom {
@@ -121,11 +140,22 @@ impl NodeImageSource {
             .unwrap_or_default();
         let from = match &self.checksum_from {
             ChecksumFrom::Setting => "`node_image_sha256`".to_string(),
-            ChecksumFrom::File(f) => format!("`{f}`"),
+            ChecksumFrom::File(f) => format!("`{}`", redact_url(f)),
+        };
+        let clear_text = if self.url.starts_with("http://") {
+            match &self.checksum_from {
+                ChecksumFrom::File(f) if f.starts_with("http://") => {
+                    "; WARNING: image and checksum over plain http, anyone on the path can \
+                     replace both: set `node_image_sha256`, or use https"
+                }
+                _ => "; plain http (the SHA-256 still protects the content)",
+            }
+        } else {
+            ""
         };
         format!(
-            "upload from `{}` ({what}{size}, min_disk {} GiB); SHA-256 {}... from {from}",
-            self.url,
+            "upload from `{}` ({what}{size}, min_disk {} GiB); SHA-256 {}... from {from}{clear_text}",
+            redact_url(&self.url),
             self.min_disk_gib(),
             self.sha256.get(..12).unwrap_or(&self.sha256),
         )
@@ -149,8 +179,10 @@ pub async fn resolve(
         match read_checksum_file(&file, timeouts).await? {
             None => {
                 return Err(CloudError::config(format!(
-                    "no SHA-256 for the node image `{url}`: `node_image_sha256` is not set and \
-                     there is no `{file}`"
+                    "no SHA-256 for the node image `{}`: `node_image_sha256` is not set and \
+                     there is no `{}`",
+                    redact_url(&url),
+                    redact_url(&file)
                 ))
                 .hint(
                     "set `node_image_sha256` to the image's SHA-256 as its publisher lists it, \
@@ -305,6 +337,20 @@ fn parse_checksum(text: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            redact_url("https://user:hunter2@images.example.com/a/b.qcow2"),
+            "https://images.example.com/a/b.qcow2"
+        );
+        assert_eq!(
+            redact_url("https://s3.example.com/b.qcow2?X-Amz-Signature=abc&X-Amz-Credential=k"),
+            "https://s3.example.com/b.qcow2?<redacted>"
+        );
+        assert_eq!(redact_url("http://h:8080/x"), "http://h:8080/x");
+        assert_eq!(redact_url("/local/file.qcow2"), "/local/file.qcow2");
+    }
 
     #[test]
     fn default_url_is_osism_layout() {

@@ -151,6 +151,15 @@ enum AppCredPlan {
 }
 
 impl Plan {
+    /// The id of the application credential this plan would delete and create anew
+    /// because its secret is not in the state directory.
+    pub fn replaced_app_credential(&self) -> Option<&str> {
+        match &self.appcred {
+            AppCredPlan::Recreate(id) => Some(id),
+            _ => None,
+        }
+    }
+
     /// Steps in state [`State::Error`].
     pub fn problems(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(|s| s.state == State::Error)

@@ -85,6 +85,9 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
     let cloud = &named.cloud;
     let (cluster, prefix) = (&named.cluster, &named.prefix);
     let names = ClusterNames::new(prefix.clone(), cluster.clone(), R4_NAMESPACE);
+    let _lock = (!args.dry_run)
+        .then(|| crate::state_lock::acquire(cluster, "cleanup"))
+        .transpose()?;
     let volumes = match args.volumes {
         Volumes::Keep => VolumePolicy::Keep,
         Volumes::Delete => VolumePolicy::Delete,

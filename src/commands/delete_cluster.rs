@@ -59,6 +59,10 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         let _ = writeln!(err, "{w}");
     }
     let (cloud, name) = (&named.cloud, &named.cluster);
+    // Held until the state directory is gone too.
+    let _lock = (!args.dry_run)
+        .then(|| crate::state_lock::acquire(name, "delete-cluster"))
+        .transpose()?;
     for w in &cloud.warnings {
         let _ = writeln!(err, "warning: {w}");
     }

@@ -16,15 +16,14 @@ pub struct Args {
     /// Management-wide defaults (else `$XDG_CONFIG_HOME/scs-capi/defaults.yaml` when present).
     #[arg(long, value_name = "FILE")]
     pub defaults: Option<PathBuf>,
+    /// The profile the cluster renders for (its built-in defaults and supported
+    /// Kubernetes versions apply when the settings are checked).
+    #[arg(long, value_enum, default_value_t = crate::render::Profile::Default)]
+    pub profile: crate::render::Profile,
 }
 
 pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> Result<()> {
-    let defaults = match &args.defaults {
-        Some(p) => Some(SourceFile::read(p)?),
-        None => settings::default_defaults_path()
-            .map(|p| SourceFile::read(&p))
-            .transpose()?,
-    };
+    let defaults = settings::defaults_file(args.defaults.as_deref())?;
     let cluster = args.file.as_deref().map(SourceFile::read).transpose()?;
     let loaded = settings::load(
         defaults.as_ref(),
@@ -32,6 +31,7 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         &settings::env_overrides(),
         Options {
             is_cluster: cluster.is_some(),
+            profile: args.profile,
             ..Default::default()
         },
     );

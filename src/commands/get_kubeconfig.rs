@@ -1,7 +1,9 @@
 //! `scs-capi get-kubeconfig (-f CLUSTER.yaml | NAME) [--merge]`: the workload cluster's admin kubeconfig from
 //! the management cluster (Secret `<cluster>-kubeconfig`), written 0600 into the cluster's
 //! state directory (its path on stdout); `--merge` also merges it into `$KUBECONFIG` /
-//! `~/.kube/config` (0600) without touching other entries.
+//! `~/.kube/config` (0600) without touching other entries: entries of the same names that
+//! belong to another cluster are refused, a symlinked file stays a symlink, and dropped
+//! comments are warned about.
 
 use std::path::PathBuf;
 
@@ -50,7 +52,14 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
                 Some("set `KUBECONFIG`".into()),
             )
         })?;
-        kubeconfig::merge_into(&target, &text)?;
+        let merged = kubeconfig::merge_into(&target, &text)?;
+        if merged.dropped_comments {
+            let _ = writeln!(
+                err,
+                "warning: the comments of `{}` are not kept in the merged file",
+                merged.written.display()
+            );
+        }
         let _ = writeln!(
             err,
             "merged into `{}`; use it with `kubectl --context {}`",

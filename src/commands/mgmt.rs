@@ -14,7 +14,7 @@ use crate::mgmt::runner::ProcessRunner;
 use crate::mgmt::tools::{self, Manifest, Platform, Versions};
 use crate::mgmt::{MgmtError, install};
 use crate::render::Profile;
-use crate::settings::{self, SourceFile, validate::Options};
+use crate::settings::{self, validate::Options};
 
 pub use super::Output;
 
@@ -28,6 +28,9 @@ pub enum Command {
     /// Exit status: 0 done (or nothing to do), 1 a provider or CRD did not become ready in
     /// time (named), 2 usage or input error, a refused download, an older provider
     /// installation (use `mgmt upgrade`), a tool or management-cluster failure.
+    #[command(
+        after_help = "Examples:\n  scs-capi mgmt init --dry-run\n  scs-capi mgmt init --kubeconfig ~/.kube/config --context kind-kind"
+    )]
     Init(Args),
     /// Install the pinned tools, then move the providers to the pinned versions with
     /// `clusterctl upgrade plan` / `upgrade apply`.
@@ -35,6 +38,7 @@ pub enum Command {
     /// Exit status: 0 done (or nothing to do), 1 a provider or CRD did not become ready in
     /// time (named), 2 usage or input error, a refused download, a tool or
     /// management-cluster failure.
+    #[command(after_help = "Examples:\n  scs-capi mgmt upgrade --dry-run\n  scs-capi mgmt upgrade")]
     Upgrade(Args),
 }
 
@@ -135,12 +139,7 @@ pub fn run(
 }
 
 fn request(operation: Operation, args: &Args, err: &mut dyn std::io::Write) -> Result<Request> {
-    let defaults = match &args.defaults {
-        Some(p) => Some(SourceFile::read(p)?),
-        None => settings::default_defaults_path()
-            .map(|p| SourceFile::read(&p))
-            .transpose()?,
-    };
+    let defaults = settings::defaults_file(args.defaults.as_deref())?;
     let loaded = settings::load(
         defaults.as_ref(),
         None,
@@ -148,6 +147,7 @@ fn request(operation: Operation, args: &Args, err: &mut dyn std::io::Write) -> R
         Options {
             allow_preview_versions: false,
             is_cluster: false,
+            profile: args.profile,
         },
     );
     settings::ensure_valid(&loaded.diagnostics, args.strict)?;

@@ -13,7 +13,7 @@ use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{Session, config, facts, image_convert};
 use crate::error::{Error, Result};
 use crate::render::{self, CloudFacts, Profile, Renderer};
-use crate::settings::{self, SourceFile};
+use crate::settings;
 
 pub use super::Output;
 
@@ -50,8 +50,9 @@ pub struct Args {
     /// with `--dry-run`.
     #[arg(long, value_name = "DIR")]
     pub render_out: Option<PathBuf>,
-    /// API versions to render for (with `--render-out`).
-    #[arg(long, value_enum, default_value_t = Profile::Default, requires = "render_out")]
+    /// The profile the cluster renders for: its built-in defaults and supported
+    /// Kubernetes versions apply, and `--render-out` renders its API versions.
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub profile: Profile,
 }
 
@@ -61,17 +62,12 @@ pub fn run(
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> Result<()> {
-    let defaults = match &args.defaults {
-        Some(p) => Some(SourceFile::read(p)?),
-        None => settings::default_defaults_path()
-            .map(|p| SourceFile::read(&p))
-            .transpose()?,
-    };
+    let defaults = settings::defaults_file(args.defaults.as_deref())?;
     let render_args = crate::commands::render::Args {
         file: vec![args.file.clone()],
         example: false,
         defaults: args.defaults.clone(),
-        profile: Default::default(),
+        profile: args.profile,
         out: None,
         mgmt_cidr: None,
         explain: false,
@@ -96,6 +92,9 @@ pub fn run(
     let state = prepare::state_dir(settings.name())?;
     let identity = crate::state::Identity::new(settings.name(), &settings.prefix, &cloud);
     crate::state::check(&state, &identity)?;
+    let _lock = (!args.dry_run)
+        .then(|| crate::state_lock::acquire_in(&state, settings.name(), "prepare-cloud"))
+        .transpose()?;
     let images = ImageOptions {
         tls: GlanceTls::from_cloud(&cloud),
         cache_dir: image_convert::cache_dir()?,

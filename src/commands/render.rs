@@ -62,6 +62,7 @@ pub fn load(args: &Args, defaults: Option<&SourceFile>, file: Option<&Path>) -> 
         Options {
             allow_preview_versions: args.allow_preview_versions,
             is_cluster: true,
+            profile: args.profile,
         },
     );
     settings::ensure_valid(&loaded.diagnostics, args.strict)?;
@@ -80,12 +81,7 @@ pub fn run(
             Some("run it once per settings file".to_string()),
         ));
     }
-    let defaults = match &args.defaults {
-        Some(p) => Some(SourceFile::read(p)?),
-        None => settings::default_defaults_path()
-            .map(|p| SourceFile::read(&p))
-            .transpose()?,
-    };
+    let defaults = settings::defaults_file(args.defaults.as_deref())?;
     let files: Vec<Option<&Path>> = if args.file.is_empty() {
         vec![None]
     } else {

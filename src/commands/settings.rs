@@ -8,8 +8,12 @@ use crate::settings::{self, Input};
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Write a commented settings file with every key and its default.
+    #[command(after_help = "Examples:\n  scs-capi settings init --cluster demo -o demo.yaml")]
     Init(InitArgs),
     /// Convert an R4 clusterctl.yaml into a settings file, reporting keys it cannot map.
+    #[command(
+        after_help = "Examples:\n  scs-capi settings import ~/demo/clusterctl.yaml -o demo.yaml\n  scs-capi validate --profile r4 demo.yaml"
+    )]
     Import(ImportArgs),
 }
 
@@ -18,7 +22,7 @@ pub struct InitArgs {
     /// Name of the cluster.
     #[arg(long, default_value = "mycluster")]
     pub cluster: String,
-    /// Write to FILE instead of stdout (refuses to overwrite).
+    /// Write to FILE (`NAME.yaml`) instead of stdout (refuses to overwrite).
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
@@ -27,7 +31,7 @@ pub struct InitArgs {
 pub struct ImportArgs {
     /// The R4 clusterctl.yaml.
     pub clusterctl_yaml: PathBuf,
-    /// Write to FILE instead of stdout (refuses to overwrite).
+    /// Write to FILE (`NAME.yaml`) instead of stdout (refuses to overwrite).
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
@@ -70,6 +74,21 @@ pub fn run(
 }
 
 fn emit(text: &str, path: Option<&Path>, out: &mut dyn std::io::Write) -> Result<()> {
+    // `-o json` (as `--output json` elsewhere) would otherwise create a file named `json`.
+    if let Some(p) = path
+        && !p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+    {
+        return Err(Error::usage(
+            format!(
+                "`{}` is not a settings file name: settings files end in `.yaml` or `.yml`",
+                p.display()
+            ),
+            Some(
+                "`-o`/`--out` takes a file (e.g. `-o demo.yaml`; `validate DIR` and `create-cluster -f` look for that ending); without it the file is printed"
+                    .to_string(),
+            ),
+        ));
+    }
     match path {
         Some(p) if p.exists() => Err(Error::usage(
             format!("`{}` already exists", p.display()),

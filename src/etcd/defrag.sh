@@ -27,6 +27,8 @@
 #   ETCD_DEFRAG_SINGLE_MEMBER      danger-zone | never | always [danger-zone]
 #   ETCD_DEFRAG_BACKUP_DIR         snapshots go here [/var/backups/etcd]
 #   ETCD_DEFRAG_BACKUPS_KEPT       snapshots kept, 0 = no snapshot [7]
+#   ETCD_DEFRAG_BACKUP_RESERVE_BYTES  free space left on the backup file system after a
+#                                  snapshot (twice the database size) [536870912]
 #   ETCD_DEFRAG_DATA_DIR           fstrim'ed after the local member was defragmented [/var/lib/etcd]
 #   ETCD_DEFRAG_TIMEOUT            etcdctl command timeout of one defrag or snapshot [10m]
 #   ETCD_DEFRAG_CHECK_TIMEOUT      etcdctl command timeout of status and health checks [5s]
@@ -62,6 +64,7 @@ PAUSE_SECONDS=${ETCD_DEFRAG_PAUSE_SECONDS:-30}
 SINGLE_MEMBER=${ETCD_DEFRAG_SINGLE_MEMBER:-danger-zone}
 BACKUP_DIR=${ETCD_DEFRAG_BACKUP_DIR:-/var/backups/etcd}
 BACKUPS_KEPT=${ETCD_DEFRAG_BACKUPS_KEPT:-7}
+BACKUP_RESERVE_BYTES=${ETCD_DEFRAG_BACKUP_RESERVE_BYTES:-536870912}
 DATA_DIR=${ETCD_DEFRAG_DATA_DIR:-/var/lib/etcd}
 DEFRAG_TIMEOUT=${ETCD_DEFRAG_TIMEOUT:-10m}
 CHECK_TIMEOUT=${ETCD_DEFRAG_CHECK_TIMEOUT:-5s}
@@ -134,7 +137,7 @@ for arg in "$@"; do
   esac
 done
 
-for v in MIN_DB_BYTES MIN_FREE_PERCENT MAX_QUOTA_PERCENT QUOTA_BYTES PAUSE_SECONDS BACKUPS_KEPT; do
+for v in MIN_DB_BYTES MIN_FREE_PERCENT MAX_QUOTA_PERCENT QUOTA_BYTES PAUSE_SECONDS BACKUPS_KEPT BACKUP_RESERVE_BYTES; do
   [[ ${!v} =~ ^[0-9]{1,15}$ ]] || die_config "ETCD_DEFRAG_$v must be a non-negative integer, got '${!v}'"
 done
 ((QUOTA_BYTES > 0)) || die_config "ETCD_DEFRAG_QUOTA_BYTES must be positive"
@@ -152,6 +155,7 @@ TLS_FLAGS=()
 [[ -z "$KEY" ]] || TLS_FLAGS+=(--key "$KEY")
 
 TMP=$(mktemp -d)
+BACKUP_TMP=""
 LEASE_ID=""
 KEEPALIVE_PID=""
 
@@ -166,6 +170,11 @@ cleanup() {
     else
       log lock_release_failed "lease=$LEASE_ID" "error=$(tail -n 1 "$TMP/err")"
     fi
+  fi
+  # a snapshot cut short (failed compression, a signal) is as large as the database:
+  # never leave it behind on the disk etcd may write to
+  if [[ -n "$BACKUP_TMP" ]]; then
+    rm -f "$BACKUP_TMP" "$BACKUP_TMP.part" "$BACKUP_TMP.xz" "$BACKUP_TMP.gz"
   fi
   rm -rf "$TMP"
 }
@@ -415,50 +424,81 @@ move_leader() {
   exit 1
 }
 
+# prune_backups KEEP: remove the oldest snapshots until at most KEEP are left (names sort
+# by time)
+prune_backups() {
+  local keep=$1 files n i
+  shopt -s nullglob
+  files=("$BACKUP_DIR"/etcd-snapshot-*.db "$BACKUP_DIR"/etcd-snapshot-*.db.xz "$BACKUP_DIR"/etcd-snapshot-*.db.gz)
+  shopt -u nullglob
+  ((${#files[@]} > 0)) || return 0
+  mapfile -t files < <(printf '%s\n' "${files[@]}" | sort)
+  n=${#files[@]}
+  for ((i = 0; i < n - keep; i++)); do
+    rm -f "${files[$i]}"
+    log backup_removed "file=${files[$i]}"
+  done
+}
+
+# free_bytes DIR: bytes available to this user on DIR's file system
+free_bytes() {
+  df -Pk "$1" | awk 'NR == 2 { print $4 * 1024 }'
+}
+
 backup() {
   if ((BACKUPS_KEPT == 0)); then
     log backup_skipped reason=ETCD_DEFRAG_BACKUPS_KEPT=0
     return 0
   fi
-  local stamp name tmp t0 final size files n
+  local stamp name tmp t0 final size free need
   mkdir -p "$BACKUP_DIR"
   chmod 0700 "$BACKUP_DIR"
+  # temporaries of an earlier run that was killed
+  rm -f "$BACKUP_DIR"/.etcd-snapshot-*
+  # room for the new one first: the disk may be the one etcd writes to
+  prune_backups $((BACKUPS_KEPT - 1))
+  # the snapshot is as large as the database file; compressing it needs up to as much again
+  need=$((2 * ${S_DB[$LOCAL_ID]:-0} + BACKUP_RESERVE_BYTES))
+  free=$(free_bytes "$BACKUP_DIR") || free=""
+  if [[ ! "$free" =~ ^[0-9]+$ ]]; then
+    log backup_failed "error=cannot tell the free space of $BACKUP_DIR"
+    exit 1
+  fi
+  if ((free < need)); then
+    log backup_failed "error=not enough free space in $BACKUP_DIR" "free_bytes:=$free" "needed_bytes:=$need"
+    exit 1
+  fi
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   name="etcd-snapshot-$stamp.db"
   tmp="$BACKUP_DIR/.$name"
+  BACKUP_TMP=$tmp
   t0=$(now_ms)
-  rm -f "$tmp" "$tmp.xz" "$tmp.gz"
   if ! ctl "$DEFRAG_TIMEOUT" --endpoints "$ENDPOINT" snapshot save "$tmp" >"$TMP/out" 2>"$TMP/err"; then
     log backup_failed "error=$(last_error)"
-    rm -f "$tmp" "$tmp.part"
     exit 1
   fi
   if command -v xz >/dev/null; then
-    xz -3 -f "$tmp"
+    if ! xz -3 -f "$tmp" 2>"$TMP/err"; then
+      log backup_failed "error=xz: $(last_error)"
+      exit 1
+    fi
     final="$BACKUP_DIR/$name.xz"
     mv -f "$tmp.xz" "$final"
   elif command -v gzip >/dev/null; then
-    gzip -f "$tmp"
+    if ! gzip -f "$tmp" 2>"$TMP/err"; then
+      log backup_failed "error=gzip: $(last_error)"
+      exit 1
+    fi
     final="$BACKUP_DIR/$name.gz"
     mv -f "$tmp.gz" "$final"
   else
     final="$BACKUP_DIR/$name"
     mv -f "$tmp" "$final"
   fi
+  BACKUP_TMP=""
   chmod 0600 "$final"
   size=$(stat -c %s "$final")
   log backup "file=$final" "size:=$size" "duration_ms:=$(($(now_ms) - t0))"
-  # keep the newest BACKUPS_KEPT (names sort by time)
-  shopt -s nullglob
-  files=("$BACKUP_DIR"/etcd-snapshot-*.db "$BACKUP_DIR"/etcd-snapshot-*.db.xz "$BACKUP_DIR"/etcd-snapshot-*.db.gz)
-  shopt -u nullglob
-  mapfile -t files < <(printf '%s\n' "${files[@]}" | sort)
-  n=${#files[@]}
-  local i
-  for ((i = 0; i < n - BACKUPS_KEPT; i++)); do
-    rm -f "${files[$i]}"
-    log backup_removed "file=${files[$i]}"
-  done
 }
 
 trim() {

@@ -8,8 +8,10 @@
 //! Removal works from an inventory the tool keeps in the workload cluster (ConfigMap
 //! `kube-system/scs-capi-addons`: per addon, the objects applied last time): an addon
 //! switched off loses all its objects, an addon whose new version dropped an object (OCCM
-//! moved to the next minor's release) loses that object. Objects are found by that record
-//! and carry the label `addons.scs-capi.io/name`, so nothing else is touched.
+//! moved to the next minor's release) loses that object. Objects are found by that record,
+//! but the record is only a ConfigMap: an object is deleted only when the live one carries
+//! the label `addons.scs-capi.io/name` of that addon, and Namespaces and CRDs are never
+//! deleted on the record's word (they are reported as kept).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -189,8 +191,9 @@ pub async fn apply(
     }
     progress.finish(&format!("{total} addon objects applied"));
 
-    // Removal: what the last run applied and this one did not.
+    // Removal: what the last run applied and this one did not, as far as it is ours.
     let mut gone_by_addon: BTreeMap<String, usize> = BTreeMap::new();
+    let mut kept: BTreeMap<String, usize> = BTreeMap::new();
     for (addon, recorded) in &old {
         if recorded == VIA_CLI {
             if !inventory.contains_key(addon) && addon == AddonName::Cilium.as_str() {
@@ -209,7 +212,7 @@ pub async fn apply(
             .get(addon)
             .map(|s| s.lines().collect())
             .unwrap_or_default();
-        let mut stale: Vec<DynamicObject> = recorded
+        let stale: Vec<DynamicObject> = recorded
             .lines()
             .filter(|k| !k.is_empty() && !keep.contains(k))
             .filter_map(from_key)
@@ -217,38 +220,116 @@ pub async fn apply(
         if stale.is_empty() {
             continue;
         }
-        // CRDs and Namespaces last: their contents go first.
-        stale.sort_by_key(is_first);
         progress.phase(&format!(
             "removing {} objects of addon {addon}",
             stale.len()
         ));
+        let mut removed = 0usize;
         for o in &stale {
-            if let Err(e) = kinds.delete(o, None).await {
-                // A kind whose CRD went already: nothing of it is left.
-                if !e.message.contains("looking up the kind") {
-                    return Err(e);
+            match remove_if_ours(&mut kinds, o, addon).await? {
+                Removal::Deleted => removed += 1,
+                Removal::Gone => {}
+                Removal::Kept(why) => {
+                    progress.message(&format!(
+                        "kept {} of addon {addon}: {why}; delete it by hand when no longer used",
+                        describe(o)
+                    ));
+                    *kept.entry(addon.clone()).or_default() += 1;
                 }
             }
         }
-        progress.finish(&format!("removed {} objects of addon {addon}", stale.len()));
-        *gone_by_addon.entry(addon.clone()).or_default() += stale.len();
+        progress.finish(&format!("removed {removed} objects of addon {addon}"));
+        *gone_by_addon.entry(addon.clone()).or_default() += removed;
     }
     for (addon, n) in gone_by_addon {
         if !inventory.contains_key(&addon) {
             results.push(AddonResult {
                 addon: addon.clone(),
                 version: String::new(),
-                action: if n == 0 {
-                    "removed".into()
-                } else {
-                    format!("removed {n} objects")
+                action: match (n, kept.get(&addon)) {
+                    (_, Some(k)) => format!("removed {n} objects, kept {k}"),
+                    (0, None) => "removed".into(),
+                    (n, None) => format!("removed {n} objects"),
                 },
             });
         }
     }
     write_inventory(client, server, &inventory).await?;
     Ok(results)
+}
+
+/// What became of one object the inventory lists for removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Removal {
+    Deleted,
+    /// Not there (any more), or its kind is gone with its CRD.
+    Gone,
+    /// Left in place, and why.
+    Kept(&'static str),
+}
+
+/// Whether the inventory's word is enough to delete an object of `kind` labelled
+/// `labels`: never for Namespaces and CRDs (their deletion takes everything in them or of
+/// them, and the inventory is a ConfigMap anyone with write access to `kube-system` can
+/// edit), otherwise only with the addon's label.
+fn removal_verdict(
+    kind: &str,
+    labels: Option<&BTreeMap<String, String>>,
+    addon: &str,
+) -> Option<&'static str> {
+    if matches!(kind, "Namespace" | "CustomResourceDefinition") {
+        return Some("Namespaces and CRDs are never removed automatically");
+    }
+    let label = labels.and_then(|l| l.get(crate::addons::manifest::ADDON_LABEL));
+    if label.map(String::as_str) != Some(addon) {
+        return Some("it does not carry the addon's label");
+    }
+    None
+}
+
+/// Deletes `o` when the live object is the addon's ([`removal_verdict`]), with its uid as
+/// precondition so an object re-created meanwhile is not hit.
+async fn remove_if_ours(
+    kinds: &mut Kinds,
+    o: &DynamicObject,
+    addon: &str,
+) -> Result<Removal, MgmtError> {
+    let live = match kinds.get(o, None).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return Ok(Removal::Gone),
+        // A kind whose CRD went already: nothing of it is left.
+        Err(e) if e.message.contains("looking up the kind") => return Ok(Removal::Gone),
+        Err(e) => return Err(e),
+    };
+    let kind = o.types.as_ref().map_or("", |t| t.kind.as_str());
+    if let Some(why) = removal_verdict(kind, live.metadata.labels.as_ref(), addon) {
+        return Ok(Removal::Kept(why));
+    }
+    let api = kinds.api_for(o, None).await?;
+    let name = o.metadata.name.clone().unwrap_or_default();
+    let params = kube::api::DeleteParams {
+        preconditions: live
+            .metadata
+            .uid
+            .clone()
+            .map(|uid| kube::api::Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+        ..Default::default()
+    };
+    match api.delete(&name, &params).await {
+        Ok(_) => Ok(Removal::Deleted),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Removal::Gone),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            Ok(Removal::Kept("it was re-created meanwhile"))
+        }
+        Err(e) => Err(api_error(
+            &format!("deleting `{}`", describe(o)),
+            kinds.server(),
+            e,
+        )),
+    }
 }
 
 async fn read_inventory(
@@ -305,6 +386,26 @@ pub fn describe_key(k: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removal_needs_the_addons_label_and_spares_namespaces_and_crds() {
+        let labels = |v: &str| {
+            BTreeMap::from([(
+                crate::addons::manifest::ADDON_LABEL.to_string(),
+                v.to_string(),
+            )])
+        };
+        assert_eq!(
+            removal_verdict("Deployment", Some(&labels("occm")), "occm"),
+            None
+        );
+        assert!(removal_verdict("Deployment", Some(&labels("calico")), "occm").is_some());
+        assert!(removal_verdict("Deployment", None, "occm").is_some());
+        assert!(removal_verdict("Namespace", Some(&labels("occm")), "occm").is_some());
+        assert!(
+            removal_verdict("CustomResourceDefinition", Some(&labels("occm")), "occm").is_some()
+        );
+    }
 
     #[test]
     fn inventory_keys_round_trip() {

@@ -32,7 +32,7 @@ use crate::mgmt::client::{self, Origin, Target};
 use crate::mgmt::runner::Runner;
 use crate::render::{self, CloudFacts, Profile, Renderer};
 use crate::settings::values::OvnLbProvider;
-use crate::settings::{self, Settings, SourceFile};
+use crate::settings::{self, Settings};
 use crate::ui::Progress;
 
 /// Inputs of `create-cluster` (and the shared part of `upgrade-cluster`).
@@ -92,19 +92,15 @@ pub fn load_settings(
     file: &Path,
     defaults: Option<&Path>,
     os_cloud: Option<&str>,
+    profile: Profile,
     strict: bool,
 ) -> Result<Loaded> {
-    let defaults_src = match defaults {
-        Some(p) => Some(SourceFile::read(p)?),
-        None => settings::default_defaults_path()
-            .map(|p| SourceFile::read(&p))
-            .transpose()?,
-    };
+    let defaults_src = settings::defaults_file(defaults)?;
     let render_args = crate::commands::render::Args {
         file: vec![file.to_path_buf()],
         example: false,
         defaults: defaults.map(Path::to_path_buf),
-        profile: Default::default(),
+        profile,
         out: None,
         mgmt_cidr: None,
         explain: false,
@@ -127,6 +123,8 @@ pub fn load_settings(
 
 /// The cloud step shared by create and upgrade: plan, and unless `dry_run` execute, the
 /// preparation of `prepare-cloud`; returns its steps and the facts for rendering.
+/// `cluster_exists`: the management cluster has the Cluster, so its machines and addons
+/// use the application credential; replacing it then is refused.
 ///
 /// # Errors
 /// Cloud configuration, API failures, or problems the plan found (nothing changed then).
@@ -134,6 +132,7 @@ pub async fn prepare_cloud(
     settings: &Settings,
     explicit_cloud: Option<&str>,
     dry_run: bool,
+    cluster_exists: bool,
     progress: &dyn Progress,
 ) -> Result<(Vec<CloudStep>, CloudFacts)> {
     let cloud = config::resolve(explicit_cloud)?;
@@ -154,6 +153,9 @@ pub async fn prepare_cloud(
     let mut plan =
         prepare::plan(&session, &api, settings, &state, &images, dry_run, progress).await?;
     plan.check()?;
+    if cluster_exists && let Some(id) = plan.replaced_app_credential() {
+        return Err(refuse_credential_replacement(settings.name(), id, &state).into());
+    }
     if !dry_run {
         crate::state::claim(&state, &identity)?;
         prepare::execute(
@@ -176,6 +178,26 @@ pub async fn prepare_cloud(
     Ok((steps, facts))
 }
 
+/// Replacing the credential of a running cluster deletes the one its CAPO, OCCM and CSI
+/// authenticate with (this machine lacks its secret: the state was lost, or the cluster
+/// was created elsewhere). That is a rotation, done on purpose, never on the side.
+fn refuse_credential_replacement(
+    cluster: &str,
+    id: &str,
+    state: &Path,
+) -> crate::cloud::CloudError {
+    crate::cloud::CloudError::config(format!(
+        "the application credential of cluster `{cluster}` ({id}) exists in Keystone but its \
+         secret is not in `{}`, and the cluster exists in the management cluster: replacing \
+         the credential would cut the running cluster off from the cloud; nothing was changed",
+        prepare::app_credential_file(state).display()
+    ))
+    .hint(
+        "copy `appcred.yaml` from the machine that created the cluster, or replace the \
+         credential on purpose with `scs-capi rotate-credentials`",
+    )
+}
+
 /// The management cluster's client.
 ///
 /// # Errors
@@ -195,11 +217,11 @@ pub async fn workload_client(
     cluster: &str,
     path: &Path,
 ) -> Result<(kube::Client, String), MgmtError> {
-    let kc = kube::config::Kubeconfig::from_yaml(text).map_err(|e| {
+    let kc = crate::secret_yaml::kubeconfig(text).map_err(|e| {
         MgmtError::new(format!(
             "the kubeconfig of cluster `{cluster}` cannot be used: {e}"
         ))
-        .source(e)
+        .hint(crate::secret_yaml::Redacted::HINT)
     })?;
     let loaded = client::select(
         kc,
@@ -353,7 +375,27 @@ pub async fn compare(
     (mgmt, server): (&kube::Client, &str),
     progress: &dyn Progress,
 ) -> Result<Compared> {
-    let (cloud, facts) = prepare_cloud(settings, explicit_cloud, opts.dry_run, progress).await?;
+    let refs = ClusterRefs::for_profile(settings.name(), NAMESPACE, opts.profile);
+    let cluster_exists = refs
+        .cluster_api(mgmt)
+        .get_opt(&refs.cluster)
+        .await
+        .map_err(|e| {
+            crate::mgmt::client::api_error(
+                &format!("reading Cluster `{NAMESPACE}/{}`", refs.cluster),
+                server,
+                e,
+            )
+        })?
+        .is_some();
+    let (cloud, facts) = prepare_cloud(
+        settings,
+        explicit_cloud,
+        opts.dry_run,
+        cluster_exists,
+        progress,
+    )
+    .await?;
     let rendered = renderer.render(
         settings,
         &render::Options {
@@ -439,6 +481,7 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
         &opts.file,
         opts.defaults.as_deref(),
         opts.os_cloud.as_deref(),
+        opts.profile,
         opts.strict,
     )?;
     for w in &loaded.warnings {
@@ -446,6 +489,9 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
     }
     let settings = loaded.settings;
     let cluster = settings.name().to_string();
+    let _lock = (!opts.dry_run)
+        .then(|| crate::state_lock::acquire(&cluster, "create-cluster"))
+        .transpose()?;
     // Templates and the management cluster's kubeconfig are checked before the cloud is
     // touched.
     let renderer = Renderer::new(opts.templates.as_deref())?;

@@ -41,10 +41,28 @@ pub struct Named {
 /// # Errors
 /// Invalid settings; a name this machine's state does not know; a cloud that cannot be
 /// resolved; a prefix or cloud that disagrees with the recorded one.
+/// The settings as `create-cluster` loads them, for whichever profile accepts them: a
+/// command that acts on an existing cluster has no `--profile`, and an R4 cluster's
+/// Kubernetes version is valid only for profile `r4` (the default profile's error is
+/// reported when neither accepts them).
+fn load_any_profile(
+    file: &std::path::Path,
+    defaults: Option<&std::path::Path>,
+    os_cloud: Option<&str>,
+) -> Result<super::create::Loaded> {
+    use crate::render::Profile;
+    super::create::load_settings(file, defaults, os_cloud, Profile::Default, false).or_else(
+        |first| {
+            super::create::load_settings(file, defaults, os_cloud, Profile::R4, false)
+                .map_err(|_| first)
+        },
+    )
+}
+
 pub fn resolve(by: &By, os_cloud: Option<&str>) -> Result<Named> {
     match by {
         By::File { file, defaults } => {
-            let loaded = super::create::load_settings(file, defaults.as_deref(), os_cloud, false)?;
+            let loaded = load_any_profile(file, defaults.as_deref(), os_cloud)?;
             let cluster = loaded.settings.name().to_string();
             let prefix = loaded.settings.prefix.clone();
             let cloud = config::resolve(loaded.explicit_cloud.as_deref())?;
@@ -81,14 +99,10 @@ pub fn resolve(by: &By, os_cloud: Option<&str>) -> Result<Named> {
 /// Invalid settings or name.
 pub fn name_only(by: &By) -> Result<String> {
     match by {
-        By::File { file, defaults } => {
-            Ok(
-                super::create::load_settings(file, defaults.as_deref(), None, false)?
-                    .settings
-                    .name()
-                    .to_string(),
-            )
-        }
+        By::File { file, defaults } => Ok(load_any_profile(file, defaults.as_deref(), None)?
+            .settings
+            .name()
+            .to_string()),
         By::Name(name) => {
             check_name("NAME", name)?;
             Ok(name.clone())

@@ -158,6 +158,7 @@ pub async fn run(
         &opts.file,
         opts.defaults.as_deref(),
         opts.os_cloud.as_deref(),
+        opts.profile,
         opts.strict,
     )?;
     for w in &loaded.warnings {
@@ -165,6 +166,9 @@ pub async fn run(
     }
     let mut settings = loaded.settings;
     let cluster = settings.name().to_string();
+    let _lock = (!opts.dry_run)
+        .then(|| crate::state_lock::acquire(&cluster, "upgrade-cluster"))
+        .transpose()?;
     let mut notes = Vec::new();
     if let Some(t) = to
         && t.resolve() != settings.kubernetes_version.resolve()

@@ -77,16 +77,7 @@ pub fn load(target: &Target) -> Result<Loaded, MgmtError> {
     let (kubeconfig, origin) = match &target.kubeconfig {
         Some(path) => (read_file(path)?, Origin::File(path.clone())),
         None => match std::env::var("KUBECONFIG").ok().filter(|v| !v.is_empty()) {
-            Some(v) => (
-                Kubeconfig::from_env()
-                    .map_err(|e| {
-                        MgmtError::new(format!("cannot read the kubeconfig from `KUBECONFIG={v}`: {e}"))
-                            .hint("point `KUBECONFIG` at readable kubeconfig files, or pass `--kubeconfig FILE`")
-                            .source(e)
-                    })?
-                    .unwrap_or_default(),
-                Origin::Env(v),
-            ),
+            Some(v) => (read_env_list(&v)?, Origin::Env(v)),
             None => {
                 let path = default_path().ok_or_else(|| {
                     MgmtError::new("no kubeconfig: `--kubeconfig` is not given, `KUBECONFIG` is not set and there is no home directory")
@@ -180,14 +171,35 @@ fn default_path() -> Option<PathBuf> {
 }
 
 fn read_file(path: &Path) -> Result<Kubeconfig, MgmtError> {
-    Kubeconfig::read_from(path).map_err(|e| {
+    crate::secret_yaml::kubeconfig_file(path).map_err(|e| {
+        let hint = if e.is_syntax() {
+            crate::secret_yaml::Redacted::HINT
+        } else {
+            "pass the management cluster's kubeconfig with `--kubeconfig FILE`"
+        };
         MgmtError::new(format!(
             "cannot read the kubeconfig `{}`: {e}",
             path.display()
         ))
-        .hint("pass the management cluster's kubeconfig with `--kubeconfig FILE`")
-        .source(e)
+        .hint(hint)
     })
+}
+
+/// The files of `KUBECONFIG` merged as kubectl does (the first to set a name wins), each
+/// read with [`read_file`] so an error names its file.
+fn read_env_list(value: &str) -> Result<Kubeconfig, MgmtError> {
+    let mut merged = Kubeconfig::default();
+    for path in std::env::split_paths(value).filter(|p| !p.as_os_str().is_empty()) {
+        let next = read_file(&path)?;
+        merged = merged.merge(next).map_err(|e| {
+            MgmtError::new(format!(
+                "cannot merge the kubeconfig `{}` from `KUBECONFIG={value}`: {e}",
+                path.display()
+            ))
+            .hint("point `KUBECONFIG` at readable kubeconfig files, or pass `--kubeconfig FILE`")
+        })?;
+    }
+    Ok(merged)
 }
 
 /// Builds the client for the selected context. Does not contact the server.

@@ -572,8 +572,8 @@ mod tests {
             .map(|s| (s.step.as_str(), s.name.as_str(), s.state))
             .collect();
         assert_eq!(steps[0], ("install", "clusterctl v1.14.0", State::Refused));
-        assert_eq!(steps[1], ("install", "cilium v0.13.1", State::Planned));
-        assert_eq!(steps[2], ("install", "hubble v0.11.2", State::Refused));
+        assert_eq!(steps[1], ("install", "cilium v0.19.7", State::Planned));
+        assert_eq!(steps[2], ("install", "hubble v1.18.3", State::Refused));
         assert_eq!(steps[7], ("apply", "ORC v2.4.0", State::Refused));
         assert_eq!(steps[8], ("run", "clusterctl init", State::Planned));
         assert_eq!(steps[9].0, "configure");

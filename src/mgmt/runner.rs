@@ -291,6 +291,9 @@ impl ProcessRunner {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for k in cloud_env_names() {
+            cmd.env_remove(k);
+        }
         for (k, v) in &inv.env {
             cmd.env(k, v.expose());
         }
@@ -402,6 +405,17 @@ pub fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
+}
+
+/// The names of this process's `OS_*` variables (`OS_PASSWORD`,
+/// `OS_APPLICATION_CREDENTIAL_SECRET`, `OS_TOKEN`...), which no program this tool runs
+/// needs: every spawn removes them, so a cloud password never reaches clusterctl, cilium,
+/// qemu-img or whatever they start in turn.
+pub fn cloud_env_names() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.as_encoded_bytes().starts_with(b"OS_"))
+        .collect()
 }
 
 /// A [`Runner`] for tests of code that runs programs: records every invocation and answers

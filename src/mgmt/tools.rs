@@ -670,7 +670,14 @@ mod tests {
 
     #[test]
     fn r4_defaults_resolve_to_the_published_assets() {
+        // The default profile's pins for its own defaults.
         let v = Versions::from_settings(&Settings::default(), Profile::Default);
+        for tool in ["cilium", "calicoctl"] {
+            let spec = builtin(&v, LINUX).into_iter().find(|s| s.name == tool);
+            assert!(spec.and_then(|s| s.sha256).is_some(), "{tool} is pinned");
+        }
+        // R4's versions, installed for a CAPI 1.14 management cluster.
+        let v = Versions::from_settings(&Settings::builtin(Profile::R4), Profile::Default);
         assert_eq!(v.clusterctl, "v1.14.0");
         assert_eq!(v.orc.as_deref(), Some(ORC_VERSION));
         let t = builtin(&v, LINUX);

@@ -14,6 +14,14 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The name on the command line (`--profile NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::R4 => "r4",
+        }
+    }
+
     /// Directory of the profile's templates under `templates/`.
     pub fn dir(self) -> &'static str {
         match self {

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::model::{SECTIONS, Settings};
 use super::tree::{self, Located, Node, Pos};
 use crate::error::{Diagnostic, Location};
+use crate::render::Profile;
 
 /// Prefix of the environment variables that override settings.
 pub const ENV_PREFIX: &str = "SCS_CAPI_";
@@ -101,8 +102,8 @@ impl Loaded {
     }
 }
 
-fn defaults_json() -> Map<String, Value> {
-    match serde_json::to_value(Settings::default()) {
+fn defaults_json(profile: Profile) -> Map<String, Value> {
+    match serde_json::to_value(Settings::builtin(profile)) {
         Ok(Value::Object(m)) => m,
         _ => unreachable!("Settings serializes to a map"),
     }
@@ -112,7 +113,7 @@ fn defaults_json() -> Map<String, Value> {
 pub fn known_keys() -> &'static [String] {
     static KEYS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
-        let defaults = defaults_json();
+        let defaults = defaults_json(Profile::Default);
         let mut keys = Vec::new();
         for (k, v) in &defaults {
             keys.push(k.clone());
@@ -377,9 +378,9 @@ pub fn read_env<'a>(
     (layer, diags)
 }
 
-/// Merges the layers in order over the built-in defaults.
-pub fn merge(layers: &[Layer], cluster_file_stem: Option<&str>) -> Loaded {
-    let mut merged = defaults_json();
+/// Merges the layers in order over the built-in defaults of `profile`.
+pub fn merge(layers: &[Layer], cluster_file_stem: Option<&str>, profile: Profile) -> Loaded {
+    let mut merged = defaults_json(profile);
     let mut origins = BTreeMap::new();
     for layer in layers {
         for e in &layer.entries {
@@ -413,7 +414,7 @@ pub fn merge(layers: &[Layer], cluster_file_stem: Option<&str>) -> Loaded {
                 Location::file("merged settings"),
                 format!("internal error: merged settings do not deserialize: {e}"),
             ));
-            Settings::default()
+            Settings::builtin(profile)
         }
     };
     if settings.cluster_name.is_none()
@@ -492,7 +493,7 @@ mod tests {
         );
         let (e, diags) = read_env([("SCS_CAPI_PREFIX", "env"), ("HOME", "/root")]);
         assert!(diags.is_empty());
-        let loaded = merge(&[d.unwrap(), c.unwrap(), e], Some("c"));
+        let loaded = merge(&[d.unwrap(), c.unwrap(), e], Some("c"), Profile::Default);
         let s = &loaded.settings;
         assert_eq!((s.prefix.as_str(), s.worker_count), ("env", 7));
         assert_eq!(

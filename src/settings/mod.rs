@@ -29,6 +29,24 @@ pub const EXAMPLE: &str = include_str!("example.yaml");
 /// Display name of the built-in example.
 pub const EXAMPLE_NAME: &str = "<example>/example.yaml";
 
+/// The management-wide defaults layer, by the one rule every command follows
+/// (`validate`, `render`, `prepare-cloud`, `create-cluster`, `upgrade-cluster`, `mgmt`,
+/// ...): `--defaults FILE` when given, else `$XDG_CONFIG_HOME/scs-capi/defaults.yaml`
+/// (`~/.config/...` without `XDG_CONFIG_HOME`) when it exists, else none. A
+/// `defaults.yaml` next to a cluster file is not picked up by itself: pass it with
+/// `--defaults` (docs/getting-started.md, "Layers").
+///
+/// # Errors
+/// [`Error::Read`] when the file cannot be read.
+pub fn defaults_file(explicit: Option<&Path>) -> Result<Option<SourceFile>> {
+    match explicit {
+        Some(path) => SourceFile::read(path).map(Some),
+        None => default_defaults_path()
+            .map(|p| SourceFile::read(&p))
+            .transpose(),
+    }
+}
+
 /// Where the management-wide defaults come from when `--defaults` is not given.
 pub fn default_defaults_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
@@ -102,7 +120,7 @@ pub fn load(
     let (env_layer, diags) = layers::read_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     diagnostics.extend(diags);
     stack.push(env_layer);
-    let mut loaded = layers::merge(&stack, cluster.and_then(SourceFile::stem));
+    let mut loaded = layers::merge(&stack, cluster.and_then(SourceFile::stem), opts.profile);
     loaded.diagnostics.splice(0..0, diagnostics);
     let is_cluster = opts.is_cluster && cluster.is_some();
     let findings = validate::validate(&loaded, validate::Options { is_cluster, ..opts });
@@ -262,6 +280,53 @@ mod tests {
             },
         );
         assert_eq!(loaded.diagnostics, vec![]);
+    }
+
+    /// Every profile's built-in defaults pass its own validation without a finding, and each
+    /// pinned version fits the Kubernetes default: the Cluster API range, a release of
+    /// cloud-provider-openstack made for that minor, a calico release tested with it, pinned
+    /// CLI downloads, and (default profile) an image the default source has.
+    #[test]
+    fn builtin_defaults_fit_their_profile() {
+        use crate::render::Profile;
+        for profile in [Profile::Default, Profile::R4] {
+            let file = SourceFile {
+                name: "demo.yaml".into(),
+                bytes: b"cluster_name: demo\n".to_vec(),
+            };
+            let opts = validate::Options {
+                is_cluster: true,
+                profile,
+                ..Default::default()
+            };
+            let loaded = load(None, Some(&file), &[], opts);
+            assert_eq!(loaded.diagnostics, vec![], "{profile:?}");
+            let s = &loaded.settings;
+            assert_eq!(s.calico_version, Settings::builtin(profile).calico_version);
+            let minor = s.kubernetes_version.minor;
+            assert!(profile.workload_minors().contains(&minor), "{profile:?}");
+            assert!(
+                crate::addons::catalog::CPO_BY_MINOR
+                    .iter()
+                    .any(|(m, _)| *m == minor),
+                "{profile:?}"
+            );
+            for (tool, version) in [
+                ("cilium", &s.cilium_binaries.cilium),
+                ("calicoctl", &s.calico_version),
+            ] {
+                assert!(
+                    crate::mgmt::tools::PINS
+                        .iter()
+                        .any(|p| p.tool == tool && p.version == version),
+                    "{profile:?}: {tool} {version} has no pin"
+                );
+            }
+        }
+        let s = Settings::default();
+        assert!(s.kubernetes_version.resolved() <= versions::DEFAULT_IMAGE_SOURCE_NEWEST);
+        let (tested, _) = versions::calico_tested_minors(&s.calico_version).unwrap();
+        assert!(tested.contains(&s.kubernetes_version.minor));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::etcd_defrag::EtcdDefrag;
 use super::values::{Allowlist, Cidr, CiliumBinaries, Nameservers, OvnLbProvider, Toggle};
 use super::versions::KubernetesVersion;
+use crate::render::Profile;
 
 /// Operating system of the node image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -45,7 +46,8 @@ pub struct Settings {
     pub clusterapi_version: String,
     /// Cluster API provider OpenStack version; empty = the version the profile targets.
     pub capi_openstack_version: String,
-    /// cilium CLI and hubble CLI versions installed on the management server.
+    /// cilium CLI and hubble CLI versions installed on the management server (profile
+    /// `r4`: `v0.13.1;v0.11.2`, R4's).
     pub cilium_binaries: CiliumBinaries,
     /// Minutes CAPO waits for a server to become active.
     pub capo_instance_create_timeout: u32,
@@ -56,7 +58,10 @@ pub struct Settings {
     // --- the cluster ---
     /// Name of the cluster (a DNS label); defaults to the settings file's name.
     pub cluster_name: Option<String>,
-    /// Kubernetes version, `v1.MINOR.PATCH` or `v1.MINOR.x` (newest known patch).
+    /// Kubernetes version, `v1.MINOR.PATCH` or `v1.MINOR.x` (newest known patch); must be
+    /// one the render profile's Cluster API supports (`default`: v1.31-v1.36; `r4`:
+    /// v1.18-v1.26, default `v1.25.x`). The default is the newest release the default
+    /// node image source has (see `node_image_url`).
     pub kubernetes_version: KubernetesVersion,
     /// Glance image of the nodes; empty = `ubuntu-capi-image-<kubernetes version>`.
     pub node_image: String,
@@ -64,7 +69,8 @@ pub struct Settings {
     pub node_image_os: NodeOs,
     /// URL (or local path) to upload the node image from when it is missing; empty =
     /// OSISM's k8s-capi-images for the Kubernetes version and OS
-    /// (`.../ubuntu-2204-kube-v1.MINOR/ubuntu-2204-kube-vX.Y.Z.qcow2`).
+    /// (`.../ubuntu-2204-kube-v1.MINOR/ubuntu-2204-kube-vX.Y.Z.qcow2`), which has Ubuntu
+    /// 22.04 images up to Kubernetes v1.33.3: newer versions need this setting.
     pub node_image_url: String,
     /// SHA-256 the image's bytes must have; empty = the one in `<url>.CHECKSUM` next to
     /// the image (OSISM publishes these). Without either, a missing image is not uploaded.
@@ -111,7 +117,8 @@ pub struct Settings {
     pub soft_anti_affinity_controller: bool,
     /// SSH keypair injected into the nodes; empty = `<prefix>-keypair`.
     pub ssh_keypair: String,
-    /// Calico version (per cluster), used when cilium is off.
+    /// Calico version (per cluster), used when cilium is off (profile `r4`: `v3.25.0`,
+    /// R4's).
     pub calico_version: String,
     /// Cilium as CNI: `false` (calico), `true` (the pinned version) or `vX.Y.Z`.
     pub use_cilium: Toggle,
@@ -153,7 +160,45 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// The built-in defaults of the default profile.
     fn default() -> Self {
+        Settings::builtin(Profile::Default)
+    }
+}
+
+impl Settings {
+    /// The built-in defaults for the profile the settings render for. Versions are chosen
+    /// so that each works with the others and with the profile's Cluster API:
+    ///
+    /// - `default` (CAPI v1.14, workload clusters v1.31-v1.36): Kubernetes v1.33.3, the
+    ///   newest release OSISM's default image source builds on Ubuntu 22.04
+    ///   ([`super::versions::DEFAULT_IMAGE_SOURCE_NEWEST`]); calico v3.31.7 (tested by
+    ///   Tigera on Kubernetes v1.32-v1.35, pinned in [`crate::mgmt::tools::PINS`]); cilium
+    ///   CLI v0.19.7 (pinned) and hubble CLI v1.18.3 (the release matching the cilium
+    ///   v1.18 agent the addons pick for v1.31 and newer).
+    /// - `r4` (CAPI v1.3, workload clusters v1.18-v1.26): R4's own defaults (v1.25.x, calico
+    ///   v3.25.0, cilium CLI v0.13.1, hubble v0.11.2), so imported R4 clusters keep them.
+    pub fn builtin(profile: Profile) -> Settings {
+        let (kubernetes_version, calico, cilium_cli, hubble) = match profile {
+            Profile::Default => (
+                KubernetesVersion {
+                    minor: 33,
+                    patch: Some(3),
+                },
+                "v3.31.7",
+                "v0.19.7",
+                "v1.18.3",
+            ),
+            Profile::R4 => (
+                KubernetesVersion {
+                    minor: 25,
+                    patch: None,
+                },
+                "v3.25.0",
+                "v0.13.1",
+                "v0.11.2",
+            ),
+        };
         let cidr = |s: &str| s.parse::<Cidr>().expect("built-in CIDR");
         Settings {
             cloud_provider: "openstack".into(),
@@ -161,16 +206,13 @@ impl Default for Settings {
             clusterapi_version: String::new(),
             capi_openstack_version: String::new(),
             cilium_binaries: CiliumBinaries {
-                cilium: "v0.13.1".into(),
-                hubble: "v0.11.2".into(),
+                cilium: cilium_cli.into(),
+                hubble: hubble.into(),
             },
             capo_instance_create_timeout: 5,
             mgmt_egress_cidr: None,
             cluster_name: None,
-            kubernetes_version: KubernetesVersion {
-                minor: 25,
-                patch: None,
-            },
+            kubernetes_version,
             node_image: String::new(),
             node_image_os: NodeOs::Ubuntu2204,
             node_image_url: String::new(),
@@ -193,7 +235,7 @@ impl Default for Settings {
             anti_affinity: true,
             soft_anti_affinity_controller: false,
             ssh_keypair: String::new(),
-            calico_version: "v3.25.0".into(),
+            calico_version: calico.into(),
             use_cilium: Toggle::Off,
             deploy_occm: Toggle::Default,
             deploy_cindercsi: Toggle::Default,

@@ -7,16 +7,21 @@
 use ipnet::IpNet;
 
 use super::layers::Loaded;
+use super::model::{NodeOs, Settings};
 use super::values::{AllowEntry, OvnLbProvider, Toggle, is_release_version};
-use super::versions::Support;
+use super::versions::{self, Support};
 use crate::error::Diagnostic;
+use crate::render::Profile;
 
-/// What the user allowed on the command line.
+/// What the user chose on the command line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub allow_preview_versions: bool,
     /// Whether the settings describe a cluster (false for a defaults file alone).
     pub is_cluster: bool,
+    /// The profile the settings render for: it decides the built-in defaults and which
+    /// Kubernetes versions its Cluster API supports.
+    pub profile: Profile,
 }
 
 /// Longest host name a machine may get (a DNS label).
@@ -159,6 +164,80 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
                 Some(format!("known minors: {}", known.join(", "))),
             );
         }
+    }
+
+    let minors = opts.profile.workload_minors();
+    // Preview minors have their own error (and `--allow-preview-versions` to pass it).
+    if matches!(v.support(), Support::Known { .. }) && !minors.contains(&v.minor) {
+        let other = match opts.profile {
+            Profile::Default => Profile::R4,
+            Profile::R4 => Profile::Default,
+        };
+        let hint = if other.workload_minors().contains(&v.minor) {
+            format!(
+                "use a version from v1.{} to v1.{} (default `{}`), or render with `--profile {}` for a management cluster with Cluster API v{}",
+                minors.start(),
+                minors.end(),
+                Settings::builtin(opts.profile).kubernetes_version,
+                other.name(),
+                other.clusterapi_version()
+            )
+        } else {
+            format!(
+                "use a version from v1.{} to v1.{} (default `{}`)",
+                minors.start(),
+                minors.end(),
+                Settings::builtin(opts.profile).kubernetes_version
+            )
+        };
+        err(
+            "kubernetes_version",
+            format!(
+                "Kubernetes {} is outside what Cluster API v{} (profile `{}`) supports for workload clusters (v1.{}-v1.{})",
+                v.minor_string(),
+                opts.profile.clusterapi_version(),
+                opts.profile.name(),
+                minors.start(),
+                minors.end()
+            ),
+            Some(hint),
+        );
+    }
+    let (newest_minor, newest_patch) = versions::DEFAULT_IMAGE_SOURCE_NEWEST;
+    if opts.is_cluster
+        && s.node_image_url.is_empty()
+        && s.node_image_os == NodeOs::Ubuntu2204
+        && v.resolved() > versions::DEFAULT_IMAGE_SOURCE_NEWEST
+    {
+        warn(
+            "kubernetes_version",
+            format!(
+                "the default node image source has Ubuntu 22.04 images up to v1.{newest_minor}.{newest_patch}, not `{}`: `prepare-cloud` cannot upload `{}` unless it is in Glance already",
+                v.resolve(),
+                s.node_image_name()
+            ),
+            Some("set `node_image_url` (and `node_image_os`) to an image for this version, or upload it yourself".into()),
+        );
+    }
+    if s.use_cilium == Toggle::Off
+        && let Some((tested, date)) = versions::calico_tested_minors(&s.calico_version)
+        && !tested.contains(&v.minor)
+    {
+        warn(
+            "calico_version",
+            format!(
+                "calico `{}` is not tested with Kubernetes {} (Tigera lists v1.{}-v1.{}, as of {date})",
+                s.calico_version,
+                v.minor_string(),
+                tested.start(),
+                tested.end()
+            ),
+            Some(format!(
+                "the built-in default for profile `{}` is `{}`",
+                opts.profile.name(),
+                Settings::builtin(opts.profile).calico_version
+            )),
+        );
     }
 
     // Flavors.
@@ -393,6 +472,18 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
                 None,
             );
         }
+    }
+    // The script takes at most 15 digits of bytes; no etcd database is larger than its
+    // quota, which is at most 8 GiB (`etcd_quota_backend_mib`).
+    if e.min_db_size_mib > 8192 {
+        err(
+            "etcd_defrag.min_db_size_mib",
+            format!(
+                "{} MiB is larger than any etcd database can be",
+                e.min_db_size_mib
+            ),
+            Some("use at most 8192 (the largest etcd quota); 100 is the default".into()),
+        );
     }
     if e.enabled && !valid_on_calendar(&e.schedule) {
         err(

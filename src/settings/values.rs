@@ -79,12 +79,18 @@ pub enum Toggle {
     Version(String),
 }
 
-/// A version or git ref: `v1.2.3`, `master`, `release-1.28`.
-fn is_ref(s: &str) -> bool {
+/// A version or git ref: `v1.2.3`, `master`, `release-1.28`. The ref lands in a download
+/// URL (`.../cloud-provider-openstack/<ref>/manifests/...`), so it follows git's own rules
+/// (`git check-ref-format`) where they matter for a path: no empty, `.`-leading or
+/// `.lock`-ending component, no `..` (`v1/../../evil/repo/main` would leave the repository).
+pub(crate) fn is_ref(s: &str) -> bool {
     !s.is_empty()
-        && !s.starts_with(['-', '.', '/'])
+        && !s.starts_with('-')
+        && !s.contains("..")
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+        && s.split('/')
+            .all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock"))
 }
 
 impl<'de> Deserialize<'de> for Toggle {
@@ -464,6 +470,29 @@ impl JsonSchema for Nameservers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_refs_cannot_leave_the_repository() {
+        for good in ["v1.2.3", "master", "release-1.28", "feature/x_y", "v1.33.1"] {
+            assert!(is_ref(good), "{good}");
+        }
+        for bad in [
+            "v1/../../evil/repo/main",
+            "..",
+            "a/./b",
+            "a//b",
+            "a/",
+            "/a",
+            ".hidden",
+            "a/.b",
+            "x.lock",
+            "-x",
+            "a b",
+            "",
+        ] {
+            assert!(!is_ref(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn release_versions() {

@@ -41,6 +41,33 @@ pub const KNOWN_MINORS: &[(u32, u32)] = &[
 /// workload clusters v1.31-v1.36) supports.
 pub const PREVIEW_MINORS: &[u32] = &[37];
 
+/// The newest Kubernetes release `(minor, patch)` of the default node image source
+/// (OSISM's k8s-capi-images, Ubuntu 22.04; newer builds are Ubuntu 24.04 only, see
+/// `cloud::image_source`). `prepare-cloud` cannot upload a newer version from there.
+pub const DEFAULT_IMAGE_SOURCE_NEWEST: (u32, u32) = (33, 3);
+
+/// Kubernetes minors Tigera tests each calico minor with (the "Kubernetes requirements"
+/// of Calico's versioned docs; 3.29 as quoted in projectcalico discussion #11717, 3.31 with
+/// v1.35 added there). Only calico minors with a known list are here.
+const CALICO_TESTED: &[(u32, u32, u32)] = &[(29, 29, 32), (31, 32, 35), (32, 34, 36), (33, 35, 37)];
+/// When [`CALICO_TESTED`] was read.
+pub const CALICO_TESTED_DATE: &str = "2026-12-02";
+
+/// The Kubernetes minors Tigera tests a calico release (`v3.31.7`) with, when known, and
+/// the date of that knowledge.
+pub fn calico_tested_minors(calico: &str) -> Option<(std::ops::RangeInclusive<u32>, &'static str)> {
+    let minor: u32 = calico
+        .strip_prefix("v3.")?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()?;
+    CALICO_TESTED
+        .iter()
+        .find(|(c, _, _)| *c == minor)
+        .map(|(_, lo, hi)| (*lo..=*hi, CALICO_TESTED_DATE))
+}
+
 /// A Kubernetes version as the settings spell it: `v1.MINOR.PATCH` or `v1.MINOR.x`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KubernetesVersion {
@@ -71,11 +98,17 @@ impl KubernetesVersion {
     /// The concrete `vX.Y.Z`: `.x` becomes the newest known patch (`.0` for a preview
     /// minor, which has no release in the table).
     pub fn resolve(&self) -> String {
+        let (minor, patch) = self.resolved();
+        format!("v1.{minor}.{patch}")
+    }
+
+    /// The concrete `(minor, patch)` of [`Self::resolve`].
+    pub fn resolved(&self) -> (u32, u32) {
         let patch = self.patch.unwrap_or(match self.support() {
             Support::Known { newest_patch } => newest_patch,
             Support::Preview | Support::Unknown => 0,
         });
-        format!("v1.{}.{}", self.minor, patch)
+        (self.minor, patch)
     }
 
     pub fn minor_string(&self) -> String {

@@ -16,7 +16,8 @@ from fake_common import check, connect, expect, ok
 conn = connect()
 img = conn.image
 
-data = os.urandom(3 * 1024 * 1024 + 17)
+# Starts with qcow2's magic: Glance (and the fake) refuse qcow2 data that is not qcow2.
+data = b"QFI\xfb" + os.urandom(3 * 1024 * 1024 + 13)
 md5, sha512 = hashlib.md5(data).hexdigest(), hashlib.sha512(data).hexdigest()
 with tempfile.NamedTemporaryFile(suffix=".qcow2", delete=False) as f:
     f.write(data)

@@ -9,6 +9,7 @@ pub mod keystone;
 pub mod lifecycle;
 #[allow(dead_code)]
 pub mod mirror;
+pub mod real_openstack;
 
 /// The text of a `kubeadmConfigSpec.files[]` entry, decoding `gzip+base64`.
 #[allow(dead_code)]

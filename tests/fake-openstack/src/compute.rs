@@ -116,11 +116,12 @@ pub(crate) async fn handle(inner: &Inner, r: Req) -> Response {
     if r.segs.is_empty() && r.method == Method::GET {
         let mut v2 = version_doc(&r.base);
         v2["id"] = json!("v2.0");
-        v2["status"] = json!("SUPPORTED");
+        // As Nova 34 answers `GET /`: 200, the legacy v2.0 DEPRECATED.
+        v2["status"] = json!("DEPRECATED");
         v2["version"] = json!("");
         v2["min_version"] = json!("");
         v2["links"] = json!([{"rel": "self", "href": format!("{}/v2/", r.base)}]);
-        return json_resp(300, &json!({"versions": [v2, version_doc(&r.base)]}));
+        return json_resp(200, &json!({"versions": [v2, version_doc(&r.base)]}));
     }
     if r.seg(0) != "v2.1" {
         return error(404, "The resource could not be found.");

@@ -10,7 +10,9 @@
 //! (protected -> 403); data upload `PUT /v2/images/{id}/file` (`application/octet-stream`
 //! only, image must be `queued`; status `saving` while the body streams; the body is hashed
 //! as it arrives and never stored: MD5 `checksum`, SHA-512 `os_hash_value`, `size`; then
-//! `active`; a broken upload goes back to `queued`). Errors are Glance's HTML bodies.
+//! `active`; a broken upload goes back to `queued`; data declared `qcow2` that does not
+//! start with qcow2's magic is refused with 415 and the image stays `queued`, as Glance's
+//! format inspector does, which also checks the header). Errors are Glance's HTML bodies.
 //!
 //! Does not fake: image data download, interoperable import, stores, members, schemas,
 //! sorting (lists are in creation order), quotas (only via fault injection).
@@ -379,6 +381,7 @@ async fn upload(inner: &Inner, id: &str, r: Req) -> Response {
             &format!("The Content-Type {ct} is not supported for image upload."),
         );
     }
+    let declared_qcow2;
     {
         let mut s = inner.state.lock().unwrap();
         let Some(v) = s.get("images", id) else {
@@ -399,6 +402,7 @@ async fn upload(inner: &Inner, id: &str, r: Req) -> Response {
                 "Properties disk_format, container_format must be set prior to saving data.",
             );
         }
+        declared_qcow2 = v["disk_format"] == "qcow2";
         s.set(
             "images",
             id,
@@ -411,10 +415,13 @@ async fn upload(inner: &Inner, id: &str, r: Req) -> Response {
     let mut md5 = Md5::new();
     let mut sha = Sha512::new();
     let mut size: u64 = 0;
+    let mut head: Vec<u8> = Vec::with_capacity(4);
     let mut stream = r.body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(b) => {
+                let want = 4usize.saturating_sub(head.len()).min(b.len());
+                head.extend_from_slice(&b[..want]);
                 md5.update(&b);
                 sha.update(&b);
                 size += b.len() as u64;
@@ -430,6 +437,15 @@ async fn upload(inner: &Inner, id: &str, r: Req) -> Response {
         }
     }
     let mut s = inner.state.lock().unwrap();
+    // Glance's format inspector: data declared qcow2 must be qcow2 (checked here by its
+    // magic only); raw accepts anything.
+    if declared_qcow2 && head != QCOW2_MAGIC {
+        s.set("images", id, &[("status", json!("queued"))]);
+        return error(
+            415,
+            "Image disk_format qcow2 does not match stream data raw",
+        );
+    }
     if s.get("images", id).is_none() {
         return error(
             410,
@@ -452,6 +468,8 @@ async fn upload(inner: &Inner, id: &str, r: Req) -> Response {
     );
     crate::empty(204)
 }
+
+const QCOW2_MAGIC: &[u8] = b"QFI\xfb";
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -33,7 +33,7 @@ pub fn error(status: u16, message: &str) -> Response {
 }
 
 fn lb_not_found(id: &str) -> Response {
-    error(404, &format!("Load Balancer {id} could not be found."))
+    error(404, &format!("Load Balancer {id} not found."))
 }
 
 pub(crate) async fn handle(inner: &Inner, r: Req) -> Response {
@@ -105,7 +105,7 @@ pub(crate) async fn handle(inner: &Inner, r: Req) -> Response {
             let s = inner.state.lock().unwrap();
             match s.get("listeners", id) {
                 Some(v) => json_resp(200, &json!({"listener": v})),
-                None => error(404, &format!("Listener {id} could not be found.")),
+                None => error(404, &format!("Listener {id} not found.")),
             }
         }
         (Method::DELETE, ["lbaas", "loadbalancers", id]) => {
@@ -116,7 +116,7 @@ pub(crate) async fn handle(inner: &Inner, r: Req) -> Response {
         (Method::DELETE, ["lbaas", "listeners", id]) => {
             let mut s = inner.state.lock().unwrap();
             let Some(l) = s.get("listeners", id).cloned() else {
-                return error(404, &format!("Listener {id} could not be found."));
+                return error(404, &format!("Listener {id} not found."));
             };
             let lb = l["loadbalancers"][0]["id"]
                 .as_str()
@@ -289,7 +289,7 @@ fn create_listener(inner: &Inner, o: &Map<String, Value>) -> Response {
         return error(400, "Validation failure: loadbalancer_id is required.");
     };
     let Some(lb) = s.get("loadbalancers", &lb_id).cloned() else {
-        return error(404, &format!("Load Balancer {lb_id} could not be found."));
+        return error(404, &format!("Load Balancer {lb_id} not found."));
     };
     if lb["provisioning_status"] != "ACTIVE" {
         return error(

@@ -367,8 +367,9 @@ impl Seed<'_> {
 }
 
 /// Kubernetes versions whose default node image (`ubuntu-capi-image-<version>`) the demo
-/// cloud holds: the newest patches scs-capi resolves its defaults and the tested versions
-/// to (v1.25/v1.26 for the `r4` profile). A test of the quick start checks that
-/// `prepare-cloud` with the built-in defaults finds its image here.
-pub const DEMO_NODE_IMAGE_VERSIONS: &[&str] =
-    &["v1.25.16", "v1.26.15", "v1.33.13", "v1.34.11", "v1.35.8"];
+/// cloud holds: the default profile's pinned default (v1.33.3) and the newest patches
+/// scs-capi resolves `.x` versions to (v1.25/v1.26 for the `r4` profile). A test of the
+/// quick start checks that `prepare-cloud` with the built-in defaults finds its image here.
+pub const DEMO_NODE_IMAGE_VERSIONS: &[&str] = &[
+    "v1.25.16", "v1.26.15", "v1.33.3", "v1.33.13", "v1.34.11", "v1.35.8",
+];

@@ -282,7 +282,7 @@ fn tokens_and_not_found_bodies() {
     );
     let r = get(run.addr, "/load-balancer/v2/lbaas/loadbalancers/nope");
     assert!(
-        r.status == 404 && r.body.contains("Load Balancer nope could not be found."),
+        r.status == 404 && r.body.contains("Load Balancer nope not found."),
         "{}",
         r.body
     );
@@ -300,4 +300,112 @@ fn shutdown_frees_the_port() {
         TcpStream::connect(addr).is_err(),
         "nothing listens after shutdown"
     );
+}
+
+/// One raw request with `content_type` and a binary body; (status, body).
+fn put_bytes(addr: SocketAddr, path: &str, content_type: &str, data: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    )
+    .unwrap();
+    s.write_all(data).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// As Glance 33's format inspector (measured on the real service): data declared `qcow2`
+/// that is not qcow2 -> 415 "does not match stream data raw", the image stays `queued`;
+/// declared `raw`, anything goes.
+#[test]
+fn glance_refuses_data_that_is_not_the_declared_qcow2() {
+    let cloud = FakeCloud::new();
+    let running = cloud.serve_in_background(0).unwrap();
+    let id_of = |name: &str, format: &str| {
+        let r = http(
+            running.addr,
+            "POST",
+            "/image/v2/images",
+            Some(&format!(
+                r#"{{"name": "{name}", "disk_format": "{format}", "container_format": "bare"}}"#
+            )),
+            "",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        v["id"].as_str().unwrap().to_string()
+    };
+    let status_of = |id: &str| {
+        cloud.snapshot()["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    let q = id_of("q", "qcow2");
+    let (st, body) = put_bytes(
+        running.addr,
+        &format!("/image/v2/images/{q}/file"),
+        "application/octet-stream",
+        &[0u8; 4096],
+    );
+    assert_eq!(st, 415, "{body}");
+    assert!(
+        body.contains("Image disk_format qcow2 does not match stream data raw"),
+        "{body}"
+    );
+    assert_eq!(status_of(&q), "queued");
+    let mut qcow = b"QFI\xfb\0\0\0\x03".to_vec();
+    qcow.resize(4096, 0);
+    let (st, body) = put_bytes(
+        running.addr,
+        &format!("/image/v2/images/{q}/file"),
+        "application/octet-stream",
+        &qcow,
+    );
+    assert_eq!(st, 204, "{body}");
+    assert_eq!(status_of(&q), "active");
+    let r = id_of("r", "raw");
+    let (st, body) = put_bytes(
+        running.addr,
+        &format!("/image/v2/images/{r}/file"),
+        "application/octet-stream",
+        &qcow,
+    );
+    assert_eq!(st, 204, "{body}");
+}
+
+/// Nova 34's root: 200 (not 300) with the legacy v2.0 DEPRECATED.
+#[test]
+fn nova_root_answers_like_nova() {
+    let cloud = FakeCloud::new();
+    let running = cloud.serve_in_background(0).unwrap();
+    let r = http(
+        running.addr,
+        "GET",
+        "/compute/",
+        None,
+        "",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["versions"][0]["id"], "v2.0");
+    assert_eq!(v["versions"][0]["status"], "DEPRECATED");
+    assert_eq!(v["versions"][1]["status"], "CURRENT");
 }
