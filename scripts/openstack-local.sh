@@ -670,13 +670,13 @@ stop() {
     [[ -f "$dir/run/$name.pid" ]] || continue
     pid=$(cat "$dir/run/$name.pid")
     # Each was started with setsid: its pid is its process group.
-    alive "$pid" && kill -TERM -- "-$pid" 2>/dev/null || true
+    if alive "$pid"; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
   done
   for name in "${procs[@]}"; do
     [[ -f "$dir/run/$name.pid" ]] || continue
     pid=$(cat "$dir/run/$name.pid")
     for _ in $(seq 150); do alive "$pid" || break; sleep 0.2; done
-    alive "$pid" && kill -KILL -- "-$pid" 2>/dev/null || true
+    if alive "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
     rm -f "$dir/run/$name.pid"
   done
   # RabbitMQ's own epmd daemonizes out of the process group.

@@ -66,12 +66,12 @@ c.compute.create_volume_attachment(servers[1], volume_id=v.id)
 c.block_storage.wait_for_status(v, "in-use", wait=120)
 PY
 }
-ours cleanup benchx --volumes delete --os-cloud tenant --yes --force >/dev/null 2>&1 || true
+cleanup_cluster benchx --volumes delete --yes --force >/dev/null 2>&1 || true
 
 # --- ours
 footprint
 t0=$(now)
-ours cleanup benchx --volumes delete --os-cloud tenant --yes --force >"$work/ours.out" 2>"$work/ours.err" ||
+cleanup_cluster benchx --volumes delete --yes --force >"$work/ours.out" 2>"$work/ours.err" ||
   { cat "$work/ours.out" "$work/ours.err" >&2; exit 1; }
 t1=$(now)
 ours_s=$(echo "$t1 - $t0" | bc -l)
@@ -82,7 +82,7 @@ echo "ours: $summary" >&2
 
 # --- openstackclient, sequential, the same deletions in plan order
 footprint
-ours cleanup benchx --volumes delete --os-cloud tenant --yes --force --dry-run --output json \
+cleanup_cluster benchx --volumes delete --yes --force --dry-run --output json \
   >"$work/plan.json" 2>"$work/plan.err" || { cat "$work/plan.err" >&2; exit 1; }
 python3 - "$work/plan.json" >"$work/calls" <<'PY'
 import json, sys
@@ -122,7 +122,7 @@ while read -r line; do
 done <"$work/calls"
 t1=$(now)
 cli_s=$(echo "$t1 - $t0" | bc -l)
-left=$(ours cleanup benchx --volumes delete --os-cloud tenant --yes --force --dry-run --output json 2>/dev/null |
+left=$(cleanup_cluster benchx --volumes delete --yes --force --dry-run --output json 2>/dev/null |
   python3 -c 'import json,sys; print(len(json.load(sys.stdin)["plan"]["nodes"]))')
 [[ "$left" == 0 ]] || { echo "error: the CLI calls left $left resources" >&2; exit 1; }
 echo "openstackclient: $calls calls" >&2

@@ -27,7 +27,7 @@ anti_affinity: true
 use_cilium: true
 EOS
 }
-for c in benchq benchc; do ours cleanup "$c" --os-cloud tenant --yes --force >/dev/null 2>&1 || true; done
+for c in benchq benchc; do cleanup_cluster "$c" --yes --force >/dev/null 2>&1 || true; done
 
 # --- ours
 settings benchq
@@ -61,6 +61,6 @@ t1=$(now)
 cli_s=$(echo "$t1 - $t0" | bc -l)
 
 for c in benchq benchc; do
-  ours cleanup "$c" --os-cloud tenant --yes --force >"$work/clean.out" 2>&1 || { cat "$work/clean.out" >&2; exit 1; }
+  cleanup_cluster "$c" --yes --force >"$work/clean.out" 2>&1 || { cat "$work/clean.out" >&2; exit 1; }
 done
 printf 'RESULT cloud-real ours_s=%.3f openstackclient_s=%.3f ratio=%.1f\n' "$ours_s" "$cli_s" "$(echo "$cli_s / $ours_s" | bc -l)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by cloud-real.sh and cleanup-real.sh: the real OpenStack services of
 # scripts/openstack-local.sh (SCS_TEST_OPENSTACK_DIR when set, else target/openstack-local,
 # started if needed and left running), the release binary, `ours` and `osc` as the tenant.
@@ -24,3 +25,11 @@ ours() {
 }
 py() { OS_CLIENT_CONFIG_FILE=$work/clouds.yaml "$venv/bin/python" - "$@"; }
 export OS_CLIENT_CONFIG_FILE=$work/clouds.yaml OS_CLOUD=tenant
+# `cleanup` of cluster $1 named by a settings file (a bare NAME needs the state that only
+# `prepare-cloud` leaves, and the CLI baseline's clusters have none).
+cleanup_cluster() {
+  local c=$1
+  shift
+  printf 'cluster_name: %s\ncloud_provider: tenant\n' "$c" >"$work/$c-cleanup.yaml"
+  ours cleanup -f "$work/$c-cleanup.yaml" "$@"
+}

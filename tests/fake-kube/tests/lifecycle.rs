@@ -47,7 +47,15 @@ async fn default_profile_create_upgrade_delete() {
     let fake = fake(Profile::Default);
     let _running = fake.serve(0).await.unwrap();
     let c = client(&fake.kubeconfig().unwrap()).await;
-    apply_all(&c, &rendered("example", "default"), "scs-capi").await;
+    let docs = rendered("example", "default");
+    // The version the settings render for (the profile's default).
+    let version = docs
+        .iter()
+        .find(|d| d["kind"] == "KubeadmControlPlane")
+        .and_then(|d| d["spec"]["version"].as_str())
+        .expect("KubeadmControlPlane version")
+        .to_string();
+    apply_all(&c, &docs, "scs-capi").await;
 
     let clusters = dynamic(&c, CAPI, "Cluster").await;
     let ready = await_condition(clusters.clone(), "example", |o: Option<&DynamicObject>| {
@@ -117,7 +125,7 @@ async fn default_profile_create_upgrade_delete() {
     .await;
     assert_eq!(kcp["status"]["readyReplicas"], 3);
     assert_eq!(kcp["status"]["upToDateReplicas"], 3);
-    assert_eq!(kcp["status"]["version"], "v1.34.11");
+    assert_eq!(kcp["status"]["version"], version.as_str());
     assert_eq!(
         kcp["status"]["initialization"]["controlPlaneInitialized"],
         true
@@ -187,7 +195,7 @@ async fn default_profile_create_upgrade_delete() {
                 .as_ref()
                 .unwrap()
                 .kubelet_version,
-            "v1.34.11"
+            version
         );
     }
 
@@ -203,7 +211,7 @@ async fn default_profile_create_upgrade_delete() {
         .iter_mut()
         .find(|d| d["kind"] == "KubeadmControlPlane")
         .unwrap();
-    kcp_doc["spec"]["version"] = json!("v1.35.2");
+    kcp_doc["spec"]["version"] = json!("v1.34.2");
     kcp_doc["spec"]["machineTemplate"]["spec"]["infrastructureRef"]["name"] =
         json!("capi-example-control-plane-new");
     let kcp_doc = kcp_doc.clone();
@@ -218,7 +226,7 @@ async fn default_profile_create_upgrade_delete() {
             && utd == 3
             && k["status"]["readyReplicas"] == 3
             && k["status"]["replicas"] == 3
-            && k["status"]["version"] == "v1.35.2"
+            && k["status"]["version"] == "v1.34.2"
     });
     apply_all(&c, &[tpl, kcp_doc], "scs-capi").await;
     watch.await.expect("machines were replaced one at a time");
@@ -243,7 +251,7 @@ async fn default_profile_create_upgrade_delete() {
                 .clone()
         })
         .collect();
-    assert_eq!(cp_versions, ["v1.35.2"; 3]);
+    assert_eq!(cp_versions, ["v1.34.2"; 3]);
 
     // Deletion: everything goes, including the workload API server.
     let wl = fake.workload("default", "example").unwrap();
@@ -311,7 +319,15 @@ async fn r4_profile_reaches_ready_with_v1beta1_status() {
     let fake = fake(Profile::R4);
     let _running = fake.serve(0).await.unwrap();
     let c = client(&fake.kubeconfig().unwrap()).await;
-    apply_all(&c, &rendered("example", "r4"), "scs-capi").await;
+    let docs = rendered("example", "r4");
+    // Infrastructure machines are named after their (hash-named) templates.
+    let templates: Vec<String> = docs
+        .iter()
+        .filter(|d| d["kind"] == "OpenStackMachineTemplate")
+        .map(|d| format!("{}-", d["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(templates.len(), 2, "{templates:?}");
+    apply_all(&c, &docs, "scs-capi").await;
     let clusters = dynamic(&c, "cluster.x-k8s.io/v1beta1", "Cluster").await;
     let cluster = eventually(30, "R4 cluster Ready", async || {
         let v = get(&clusters, "example").await;
@@ -357,8 +373,7 @@ async fn r4_profile_reaches_ready_with_v1beta1_status() {
     assert!(
         names
             .iter()
-            .all(|n| n.starts_with("capi-example-control-plane-27038a21-")
-                || n.starts_with("capi-example-md-0-d9f4402a-")),
+            .all(|n| templates.iter().any(|t| n.starts_with(t.as_str()))),
         "{names:?}"
     );
     let md = eventually(30, "MD ready", async || {
@@ -610,7 +625,7 @@ async fn r4_worker_rollout_replaces_machines_one_at_a_time() {
         .iter_mut()
         .find(|d| d["kind"] == "MachineDeployment")
         .unwrap();
-    md["spec"]["template"]["spec"]["version"] = json!("v1.35.2");
+    md["spec"]["template"]["spec"]["version"] = json!("v1.34.2");
     let md = md.clone();
     let mut partial = false;
     let watch = observe(mds.clone(), "capi-example-md-0-no1", 30, move |v| {
@@ -636,7 +651,7 @@ async fn r4_worker_rollout_replaces_machines_one_at_a_time() {
             !old.contains(m.metadata.name.as_ref().unwrap()),
             "old machine survived"
         );
-        assert_eq!(m.data["spec"]["version"], "v1.35.2");
+        assert_eq!(m.data["spec"]["version"], "v1.34.2");
     }
     let workers: Vec<String> = workload_nodes(&fake)
         .await
@@ -659,7 +674,7 @@ async fn r4_worker_rollout_replaces_machines_one_at_a_time() {
                 .clone()
         })
         .collect();
-    assert_eq!(workers, ["v1.35.2"; 3]);
+    assert_eq!(workers, ["v1.34.2"; 3]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
