@@ -144,11 +144,14 @@ run() {
 }
 
 # api NAME PORT MODULE [ENV=VAL...]: a WSGI app under gunicorn on 127.0.0.1:PORT.
+# --keep-alive 30: gunicorn closes idle connections after 2 s by default, just when
+# openstacksdk's 2 s status polls reuse them ("Remote end closed connection without
+# response"); real deployments keep connections open longer (Apache, uWSGI, haproxy).
 run_api() {
   local name=$1 port=$2 app=$3
   shift 3
   run "$name" env "$@" "$venv/bin/gunicorn" --name "osl-$name" --chdir "$dir/etc" \
-    --bind "127.0.0.1:$port" --workers 1 --threads 4 --timeout 120 --no-control-socket \
+    --bind "127.0.0.1:$port" --workers 1 --threads 4 --timeout 120 --keep-alive 30 --no-control-socket \
     "$app:application"
 }
 

@@ -64,7 +64,8 @@ pub fn long() -> &'static str {
             defaults::EXTERNAL_SNAPSHOTTER,
         ));
         out.push_str(&format!(
-            "tools: helm {}, flux CLI {}, k9s {}, ORC {}; clusterctl follows the profile\n",
+            "tools: kubectl {}, helm {}, flux CLI {}, k9s {}, ORC {}; clusterctl follows the profile\n",
+            tools::KUBECTL_VERSION,
             tools::HELM_VERSION,
             tools::FLUX_VERSION,
             tools::K9S_VERSION,

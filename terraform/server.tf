@@ -151,10 +151,10 @@ resource "terraform_data" "scs_capi_upload" {
 
   provisioner "file" {
     source      = pathexpand(var.scs_capi_binary)
-    destination = "/tmp/scs-capi.part"
+    destination = "/home/${var.ssh_username}/.scs-capi.part"
   }
 
   provisioner "remote-exec" {
-    inline = ["mv -f /tmp/scs-capi.part /tmp/scs-capi.upload"]
+    inline = ["mv -f ~/.scs-capi.part ~/.scs-capi.upload"]
   }
 }

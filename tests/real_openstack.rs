@@ -13,8 +13,10 @@
 //! name, kube-API and OCCM load balancers, floating IPs, an attached volume) next to a
 //! neighbour `<name>bar` that stays; a real Neutron quota error reported with its text.
 //!
-//! Not covered here: `delete-cluster` (needs a management cluster; its cloud side is the
-//! same `cleanup` code), faults the real services cannot be made to produce on demand
+//! `delete-cluster` of a prepared cluster whose Cluster is gone from the management
+//! cluster (fake-kube): its cloud side, credential and state go, the neighbour stays.
+//!
+//! Not covered here: faults the real services cannot be made to produce on demand
 //! (5xx, 429, slow answers, dropped connections: tests/cloud_cleanup.rs on the fake).
 
 mod support;
@@ -457,6 +459,93 @@ fn cleanup_removes_a_capo_occm_csi_footprint_and_spares_the_neighbour() {
          [c.image.delete_image(i) for i in c.image.images() if i.name.startswith('kvm-only-rc1')]",
         &[],
     );
+}
+
+/// `delete-cluster`'s cloud side on the real services: a cluster prepared by
+/// `prepare-cloud` (restricted credential, server groups, cilium group, local state) with
+/// what CAPO leaves behind, whose Cluster the management cluster (fake-kube, no simulated
+/// CAPO) no longer holds. Afterwards nothing of it is left in Neutron, Nova or Keystone,
+/// its state directory is gone, and the neighbour `rx1bar` is untouched.
+#[test]
+fn delete_cluster_removes_the_cloud_side_and_the_credential() {
+    let cloud = RealCloud::get();
+    let _serial = RealCloud::lock();
+    let dir = tempfile::tempdir().unwrap();
+    let clouds = write_tenant_clouds(&cloud, dir.path());
+    let extra = "node_image: cirros-fake\nanti_affinity: true\nuse_cilium: true\n";
+    let mine = settings(dir.path(), "rx1", "tenant", extra);
+    let neighbours = settings(dir.path(), "rx1bar", "tenant", extra);
+    for f in [&mine, &neighbours] {
+        let o = run(
+            dir.path(),
+            &clouds,
+            &["cleanup", "-f", f, "--yes", "--force"],
+        );
+        assert_exit(&o, 0);
+    }
+    for f in [&mine, &neighbours] {
+        let o = run(dir.path(), &clouds, &["prepare-cloud", "-f", f]);
+        assert_exit(&o, 0);
+    }
+    let listing = |n: &str| -> Value {
+        serde_json::from_str(&cloud.python(LIST_CLUSTER, &[n])).expect("listing json")
+    };
+    let prepared = listing("rx1");
+    assert_eq!(prepared["server_groups"].as_array().map(Vec::len), Some(2));
+    assert_eq!(prepared["appcreds"].as_array().map(Vec::len), Some(1));
+    let theirs = listing("rx1bar");
+    let made: Value =
+        serde_json::from_str(&cloud.python(FOOTPRINT, &["rx1", "10.63.0.0/24", "light", "-"]))
+            .unwrap();
+    let ids = &made["ids"];
+    let still = |v: &Value| -> Vec<String> {
+        serde_json::from_str(&cloud.python(STILL_THERE, &[&v.to_string()])).unwrap()
+    };
+    assert_eq!(still(ids), all_ids(ids));
+    let state = dir.path().join("home/.local/state/scs-capi/rx1");
+    assert!(
+        state.join("appcred.yaml").exists(),
+        "prepare-cloud keeps the secret"
+    );
+
+    let kube = fake_kube::Fake::for_profile(fake_kube::Profile::Default).expect("fake kube");
+    let _running = kube.serve_in_background(0).expect("fake kube serves");
+    let kubeconfig = dir.path().join("mgmt.kubeconfig");
+    kube.write_kubeconfig(&kubeconfig).unwrap();
+    let kubeconfig = kubeconfig.display().to_string();
+
+    let o = run(
+        dir.path(),
+        &clouds,
+        &[
+            "delete-cluster",
+            "-f",
+            &mine,
+            "--yes",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    assert_exit(&o, 0);
+    assert_eq!(still(ids), Vec::<String>::new(), "{}", text(&o));
+    let gone = listing("rx1");
+    assert_eq!(gone["server_groups"], serde_json::json!([]), "{}", text(&o));
+    assert_eq!(gone["security_groups"], serde_json::json!([]));
+    assert_eq!(
+        gone["appcreds"],
+        serde_json::json!([]),
+        "the credential stays in Keystone"
+    );
+    assert!(!state.exists(), "the local state stays: {}", text(&o));
+    assert_eq!(listing("rx1bar"), theirs, "the neighbour was touched");
+
+    let o = run(
+        dir.path(),
+        &clouds,
+        &["cleanup", "-f", &neighbours, "--yes", "--force"],
+    );
+    assert_exit(&o, 0);
+    assert_eq!(listing("rx1bar")["appcreds"], serde_json::json!([]));
 }
 
 /// Neutron's default quota (10 security groups per project) stops `prepare-cloud`; the

@@ -1103,8 +1103,13 @@ fn cloud_init_in_local_binary_mode() {
         &format!("install_verified \"$work/scs-capi\" '{sha}' /usr/local/bin/scs-capi"),
     );
     // The script waits for exactly the file the terraform_data provisioner renames.
-    pos(&script, "until [ -f /tmp/scs-capi.upload ]");
-    pos(&script, "mv -f /tmp/scs-capi.upload \"$work/scs-capi\"");
+    pos(&script, "until [ -f \"$home/.scs-capi.upload\" ]");
+    pos(
+        &script,
+        "cat \"$home/.scs-capi.upload\" > \"$work/scs-capi\"",
+    );
+    // Never through /tmp, where another local user could plant the file first.
+    assert!(!script.contains("/tmp/"), "{script}");
     assert!(
         !script.contains("-o \"$work/scs-capi\""),
         "nothing to download in binary mode"
@@ -1124,7 +1129,7 @@ fn cloud_init_in_local_binary_mode() {
     assert!(
         provisioners
             .iter()
-            .any(|p| p.contains("mv -f /tmp/scs-capi.part /tmp/scs-capi.upload")),
+            .any(|p| p.contains("mv -f ~/.scs-capi.part ~/.scs-capi.upload")),
         "{provisioners:?}"
     );
     // The upload connects with the ssh-agent, never with a private key in the config.
@@ -1202,7 +1207,7 @@ fn cloud_init_in_release_mode() {
     );
     assert!(download < check);
     assert!(
-        !script.contains("/tmp/scs-capi.upload"),
+        !script.contains(".scs-capi.upload"),
         "nothing to wait for in release mode"
     );
     pos(

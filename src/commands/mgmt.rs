@@ -20,7 +20,7 @@ pub use super::Output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Install the pinned tools (clusterctl, cilium, hubble, calicoctl, helm, flux, k9s),
+    /// Install the pinned tools (clusterctl, kubectl, cilium, hubble, calicoctl, helm, flux, k9s),
     /// then Cluster API with the kubeadm and OpenStack providers (and ORC where CAPO needs
     /// it) on the management cluster, set CAPO's instance-create timeout, and wait until
     /// the providers are up. Safe to run again.

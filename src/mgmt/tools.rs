@@ -23,6 +23,10 @@ use super::MgmtError;
 use crate::render::Profile;
 use crate::settings::Settings;
 
+/// kubectl version installed: the docs and hints use kubectl, and kind ships none. 1.33
+/// talks to API servers 1.32 to 1.34 (the version-skew policy), which covers the default
+/// profile's Kubernetes versions and current kind node images.
+pub const KUBECTL_VERSION: &str = "v1.33.3";
 /// helm version installed (R4 had 3.11.1; 3.18.4 is the newest with two independent
 /// published sums, see [`PINS`]).
 pub const HELM_VERSION: &str = "v3.18.4";
@@ -154,14 +158,33 @@ const KUBESPRAY_2023_07: &str =
     "kubespray roles/download/defaults/main/checksums.yml @ 78c1775^ (2023-07)";
 const KUBESPRAY_2024_03: &str =
     "kubespray roles/kubespray-defaults/defaults/main/checksums.yml @ fd83ec9^ (2024-03)";
+const KUBESPRAY_2026: &str =
+    "kubespray roles/kubespray_defaults/vars/main/checksums.yml @ 005bdce (kubectl_checksums)";
 const HERMIT: &str =
     "cashapp/hermit-packages {helm,flux,k9s}.hcl sha256sums @ f0517fd (2026-08-22)";
 
 /// Every SHA-256 this tool trusts without being told, with its source. Only sums copied from
 /// a published list are here; nothing was computed by us. Not pinned (no published sum
 /// found): clusterctl (Cluster API releases publish none), the hubble CLI v0.11.2, the ORC
-/// install manifest, and the cilium CLI and calicoctl on macOS.
+/// install manifest, and kubectl, the cilium CLI and calicoctl on macOS.
 pub const PINS: &[Pin] = &[
+    // kubectl (dl.k8s.io/release/<v>/bin/<os>/<arch>/kubectl).
+    pin(
+        "kubectl",
+        "v1.33.3",
+        Os::Linux,
+        Arch::Amd64,
+        "2fcf65c64f352742dc253a25a7c95617c2aba79843d1b74e585c69fe4884afb0",
+        KUBESPRAY_2026,
+    ),
+    pin(
+        "kubectl",
+        "v1.33.3",
+        Os::Linux,
+        Arch::Arm64,
+        "3d514dbae5dc8c09f773df0ef0f5d449dfad05b3aca5c96b13565f886df345fd",
+        KUBESPRAY_2026,
+    ),
     // helm: the same values in kubespray and hermit.
     pin(
         "helm",
@@ -358,6 +381,7 @@ pub fn find_pin(tool: &str, version: &str, platform: Platform) -> Option<&'stati
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versions {
     pub clusterctl: String,
+    pub kubectl: String,
     pub cilium: String,
     pub hubble: String,
     pub calicoctl: String,
@@ -373,6 +397,7 @@ impl Versions {
         let capo = capo_version(s, profile);
         Versions {
             clusterctl: with_v(&clusterapi_version(s, profile)),
+            kubectl: KUBECTL_VERSION.into(),
             cilium: with_v(&s.cilium_binaries.cilium),
             hubble: with_v(&s.cilium_binaries.hubble),
             calicoctl: with_v(&s.calico_version),
@@ -461,6 +486,20 @@ pub fn builtin(versions: &Versions, platform: Platform) -> Vec<ToolSpec> {
             Packaging::Binary,
             None,
         ),
+        {
+            let url = format!(
+                "https://dl.k8s.io/release/{}/bin/{os}/{arch}/kubectl",
+                versions.kubectl
+            );
+            let sums = format!("{url}.sha256");
+            spec(
+                "kubectl",
+                &versions.kubectl,
+                url,
+                Packaging::Binary,
+                Some(sums),
+            )
+        },
         {
             let url = format!(
                 "{gh}/cilium/cilium-cli/releases/download/{}/cilium-{os}-{arch}.tar.gz",
@@ -687,6 +726,12 @@ mod tests {
             "https://github.com/kubernetes-sigs/cluster-api/releases/download/v1.14.0/clusterctl-linux-amd64"
         );
         assert_eq!(by("clusterctl").sha256, None);
+        let kubectl = by("kubectl");
+        assert_eq!(
+            kubectl.url,
+            "https://dl.k8s.io/release/v1.33.3/bin/linux/amd64/kubectl"
+        );
+        assert!(kubectl.sha256.is_some(), "kubectl is pinned");
         let cilium = by("cilium");
         assert_eq!(
             cilium.url,
