@@ -428,11 +428,19 @@ pub fn import(input: &Input, opts: &Options) -> Imported {
     let restricted = values
         .iter()
         .any(|(k, v)| k == "restrict_kubeapi" && v.as_array().is_some_and(|a| !a.is_empty()));
+    let in_file = values.iter().position(|(k, _)| k == "mgmt_egress_cidr");
+    if in_file.is_some() && opts.mgmt_egress_cidr.is_some() {
+        values.retain(|(k, _)| k != "mgmt_egress_cidr");
+    }
     let mgmt = opts
         .mgmt_egress_cidr
         .clone()
         .map(|c| (c, "from `--mgmt-egress-cidr`".to_string()))
         .or_else(|| {
+            // `MGMT_EGRESS_CIDR` (scs-capi writes it) is kept as imported.
+            if in_file.is_some() {
+                return None;
+            }
             let patch = opts.kubeapi_patch.as_ref()?;
             mgmt_from_patch(patch)
                 .map(|c| (c, format!("the first allowed CIDR in `{}`", patch.name)))
@@ -446,7 +454,7 @@ pub fn import(input: &Input, opts: &Options) -> Imported {
             notes.push(format!("mgmt_egress_cidr `{cidr}` written ({why})"));
             values.push(("mgmt_egress_cidr".into(), Value::String(cidr)));
         }
-        None if restricted => diagnostics.push(
+        None if restricted && in_file.is_none() => diagnostics.push(
             Diagnostic::warning(
                 Location::file(input.name).with_key("RESTRICT_KUBEAPI"),
                 "`RESTRICT_KUBEAPI` is set but the management server's address is unknown: `render` and `create-cluster` need `mgmt_egress_cidr`",
