@@ -538,6 +538,7 @@ fn settings_import_without_r4s_side_files_says_what_to_set() {
     );
     assert!(r.stderr.contains("--cluster NAME"), "{}", r.stderr);
     assert!(r.stdout.is_empty());
+    assert!(!r.stderr.contains("written"), "nothing was: {}", r.stderr);
     let r = run(env.cmd().args([
         "settings",
         "import",

@@ -115,15 +115,16 @@ pub fn run(
             for d in &imported.diagnostics {
                 let _ = writeln!(err, "{d}");
             }
-            for n in &imported.notes {
-                let _ = writeln!(err, "note: {n}");
-            }
             if imported
                 .diagnostics
                 .iter()
                 .any(|d| d.severity == Severity::Error)
             {
                 return Err(Error::Reported);
+            }
+            // Only when something is written: the notes say what.
+            for n in &imported.notes {
+                let _ = writeln!(err, "note: {n}");
             }
             let text = format!(
                 "# Imported by `scs-capi settings import` from `{}`.\n{}",
