@@ -469,7 +469,7 @@ fn settings_import_converts_r4_and_reports_what_it_dropped() {
     let r = run(env
         .cmd()
         .args(["settings", "import", "--out", "testcluster.yaml"])
-        .arg(fixtures().join("r4/clusterctl.yaml")));
+        .arg(fixtures().join("r4/home/testcluster/clusterctl.yaml")));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("`OPENSTACK_SRVGRP_WORKER` not imported"),
@@ -478,18 +478,96 @@ fn settings_import_converts_r4_and_reports_what_it_dropped() {
     );
     let text = std::fs::read_to_string(env.path("testcluster.yaml")).unwrap();
     assert!(text.contains("use_cilium: v1.13.0"));
+    // The name from the directory, the prefix from `../.capi-settings`, the management
+    // address from R4's kube-API patch, lists as lists.
+    assert!(text.contains("cluster_name: testcluster\n"), "{text}");
+    assert!(text.contains("prefix: r4demo\n"), "{text}");
+    assert!(
+        text.contains("mgmt_egress_cidr: 203.0.113.17/32\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dns_nameservers:\n  - 5.1.66.255\n  - 185.150.99.255\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ssh_keypair"),
+        "derived from the prefix: {text}"
+    );
     assert!(r.stderr.contains("dropped `none`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("note: prefix `r4demo` written (from `PREFIX` in `")
+            && r.stderr.contains("a second cluster"),
+        "{}",
+        r.stderr
+    );
     let r = run(env.cmd().args([
-        "render",
-        "-f",
-        "testcluster.yaml",
+        "validate",
         "--profile",
         "r4",
-        "--mgmt-cidr",
-        "192.0.2.9/32",
+        "--strict",
+        "testcluster.yaml",
     ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("capi-testcluster-control-plane-genc01"));
+    // No `--mgmt-cidr` needed: the import wrote `mgmt_egress_cidr`.
+    let r = run(env
+        .cmd()
+        .args(["render", "-f", "testcluster.yaml", "--profile", "r4"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("r4demo-testcluster-control-plane-genc01"));
+    assert!(r.stdout.contains("203.0.113.17/32"));
+}
+
+#[test]
+fn settings_import_without_r4s_side_files_says_what_to_set() {
+    let env = Env::new();
+    let dir = env.path("Not_A_Label");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = fixtures().join("r4/home/testcluster/clusterctl.yaml");
+    std::fs::copy(&src, dir.join("clusterctl.yaml")).unwrap();
+    // The directory is no cluster name: a clear error with the flag to use.
+    let r = run(env
+        .cmd()
+        .args(["settings", "import", "Not_A_Label/clusterctl.yaml"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cluster name `Not_A_Label`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--cluster NAME"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(!r.stderr.contains("written"), "nothing was: {}", r.stderr);
+    let r = run(env.cmd().args([
+        "settings",
+        "import",
+        "Not_A_Label/clusterctl.yaml",
+        "--cluster",
+        "demo",
+        "--prefix",
+        "r4demo",
+        "-o",
+        "demo.yaml",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("prefix `r4demo` written (from `--prefix`)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("`mgmt_egress_cidr: ADDR/32`"),
+        "{}",
+        r.stderr
+    );
+    // render names the key that is missing.
+    let r = run(env
+        .cmd()
+        .args(["render", "-f", "demo.yaml", "--profile", "r4"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("`mgmt_egress_cidr`"), "{}", r.stderr);
 }
 
 #[test]

@@ -779,3 +779,101 @@ fn a_provider_that_never_becomes_available_is_named() {
     assert_eq!(state_of(&r, "clusterctl init"), "done");
     assert!(!steps(&r).iter().any(|(s, _, _)| s == "wait"), "{r:#}");
 }
+
+/// The `clusterctl upgrade apply` argv of each hop from an R4-era cluster, `CAPI` `CAPO`.
+fn hop_argv(env: &Env, capi: &str, capo: Option<&str>) -> String {
+    let mut s = format!(
+        "upgrade apply --core capi-system/cluster-api:{capi} --bootstrap \
+         capi-kubeadm-bootstrap-system/kubeadm:{capi} --control-plane \
+         capi-kubeadm-control-plane-system/kubeadm:{capi}"
+    );
+    if let Some(o) = capo {
+        s.push_str(&format!(" --infrastructure capo-system/openstack:{o}"));
+    }
+    format!("{s} {}", env.kubeconfig_arg())
+}
+
+#[test]
+fn an_r4_era_management_cluster_upgrades_in_hops_through_capo_0_10() {
+    let env = Env::new();
+    // What R4's deploy_cluster_api.sh left: CAPI v1.3.5, CAPO v0.7.1 (objects in v1alpha6).
+    for o in providers_at("v1.3.5", "v0.7.1") {
+        env.kube.put(o).unwrap();
+    }
+    let o = env.mgmt("upgrade", 30);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_no_secret(&o);
+    let calls: Vec<String> = env.calls().into_iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        calls,
+        [
+            format!("upgrade plan {}", env.kubeconfig_arg()),
+            // At most three CAPI minors per call; CAPO v0.9, then v0.10 (the last serving
+            // v1alpha6, storing v1beta1) before v0.11 stopped serving v1alpha6.
+            hop_argv(&env, "v1.6.1", Some("v0.9.0")),
+            hop_argv(&env, "v1.7.7", Some("v0.10.5")),
+            hop_argv(&env, "v1.10.10", Some("v0.12.7")),
+            hop_argv(&env, "v1.12.2", Some(CAPO)),
+            hop_argv(&env, CAPI, None),
+        ]
+    );
+    let r = report(&o);
+    let names: Vec<String> = steps(&r).into_iter().map(|(_, n, _)| n).collect();
+    let hop1 = names
+        .iter()
+        .position(|n| n == "clusterctl upgrade apply 1/5 (cluster-api:v1.6.1, openstack:v0.9.0)")
+        .unwrap_or_else(|| panic!("{names:#?}"));
+    // Each hop waits for the providers before the next; ORC came before the first.
+    assert_eq!(names[hop1 + 1], "providers after hop 1/5");
+    assert!(
+        names[..hop1].iter().any(|n| n.starts_with("ORC")),
+        "{names:#?}"
+    );
+    assert_eq!(
+        names[hop1 + 8],
+        format!("clusterctl upgrade apply 5/5 (cluster-api:{CAPI})")
+    );
+    assert_eq!(capo_timeout(&env.capo()).as_deref(), Some("5"));
+}
+
+#[test]
+fn dry_run_upgrade_shows_the_hops_of_an_r4_era_cluster() {
+    let env = Env::new();
+    let o = Command::cargo_bin("scs-capi")
+        .unwrap()
+        .args([
+            "mgmt",
+            "upgrade",
+            "--dry-run",
+            "--allow-unpinned",
+            "--output",
+            "json",
+        ])
+        .arg("--bin-dir")
+        .arg(env.path("bin"))
+        .arg("--tools-manifest")
+        .arg(env.path("tools.yaml"))
+        .arg("--kubeconfig")
+        .arg(env.path("mgmt.kubeconfig"))
+        .current_dir(env.path(""))
+        .env_clear()
+        .env("HOME", env.path(""))
+        .env("NO_COLOR", "1")
+        .env("SCS_TEST_RECORD", env.path("record"))
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = report(&o);
+    let hops: Vec<(String, String, String)> = steps(&r)
+        .into_iter()
+        .filter(|(_, n, _)| n.starts_with("clusterctl upgrade apply "))
+        .collect();
+    assert_eq!(hops.len(), 5, "{r:#}");
+    assert!(hops.iter().all(|(_, _, s)| s == "planned"));
+    assert_eq!(
+        hops[1].1,
+        "clusterctl upgrade apply 2/5 (cluster-api:v1.7.7, openstack:v0.10.5)"
+    );
+    assert!(env.calls().is_empty(), "a dry run calls no clusterctl");
+}

@@ -119,6 +119,11 @@ proptest! {
 
     #[test]
     fn r4_import_never_panics(text in yamlish()) {
-        let _ = import_r4::import(&Input { name: "clusterctl.yaml", bytes: text.as_bytes() });
+        let _ = import_r4::import(&Input { name: "clusterctl.yaml", bytes: text.as_bytes() }, &import_r4::Options::default());
+        // With R4's side files made of the same text.
+        let side = Input { name: ".capi-settings", bytes: text.as_bytes() };
+        let patch = Input { name: "restrict-kubeapi-cidr.yaml", bytes: text.as_bytes() };
+        let opts = import_r4::Options { cluster_name: Some("c".into()), capi_settings: Some(side), kubeapi_patch: Some(patch), ..Default::default() };
+        let _ = import_r4::import(&Input { name: "clusterctl.yaml", bytes: text.as_bytes() }, &opts);
     }
 }

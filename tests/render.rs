@@ -232,10 +232,13 @@ fn settings_round_trip_through_clusterctl_yaml() {
     for path in fixtures() {
         let loaded = load(None, &path);
         let r = render(&loaded.settings, Profile::Default);
-        let imported = import_r4::import(&settings::Input {
-            name: "clusterctl.yaml",
-            bytes: r.clusterctl_yaml.as_bytes(),
-        });
+        let imported = import_r4::import(
+            &settings::Input {
+                name: "clusterctl.yaml",
+                bytes: r.clusterctl_yaml.as_bytes(),
+            },
+            &import_r4::Options::default(),
+        );
         assert!(
             imported.diagnostics.is_empty(),
             "{}: {:#?}",
@@ -278,14 +281,77 @@ fn settings_round_trip_through_clusterctl_yaml() {
     }
 }
 
+/// The imported entries (dotted keys nested) against the published JSON schema.
+fn assert_matches_schema(values: &[(String, serde_json::Value)]) {
+    let mut doc = serde_json::Map::new();
+    for (k, v) in values {
+        match k.split_once('.') {
+            Some((section, sub)) => {
+                let e = doc
+                    .entry(section.to_string())
+                    .or_insert_with(|| serde_json::json!({}));
+                e[sub] = v.clone();
+            }
+            None => {
+                doc.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let schema = settings::schema();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let doc = serde_json::Value::Object(doc);
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+}
+
+#[test]
+fn r4_imports_validate_against_the_published_schema() {
+    // R4 spellings of every list and YAML-1.1 booleans of toggles.
+    let text = "KUBERNETES_VERSION: v1.25.6\nOPENSTACK_DNS_NAMESERVERS: \"[ 9.9.9.9, ]\"\n\
+                RESTRICT_KUBEAPI: \"[ 10.1.0.0/16 ]\"\nUSE_CILIUM: yes\nDEPLOY_FLUX: \"off\"\n\
+                OPENSTACK_ANTI_AFFINITY: \"Yes\"\nETCD_DEFRAG_ENABLED: \"on\"\nUSE_OVN_LB_PROVIDER: No\n";
+    let imported = import_r4::import(
+        &settings::Input {
+            name: "clusterctl.yaml",
+            bytes: text.as_bytes(),
+        },
+        &import_r4::Options {
+            cluster_name: Some("demo".into()),
+            prefix: Some("capi".into()),
+            mgmt_egress_cidr: Some("192.0.2.1".into()),
+            ..import_r4::Options::default()
+        },
+    );
+    assert!(
+        imported
+            .diagnostics
+            .iter()
+            .all(|d| d.severity == scs_capi::error::Severity::Warning),
+        "{:?}",
+        imported.diagnostics
+    );
+    assert_matches_schema(&imported.values);
+}
+
 #[test]
 fn r4_clusterctl_yaml_imports_with_a_report() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/r4/clusterctl.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/r4/home/testcluster/clusterctl.yaml");
     let file = SourceFile::read(&path).unwrap();
-    let imported = import_r4::import(&settings::Input {
-        name: &file.name,
-        bytes: &file.bytes,
-    });
+    let imported = import_r4::import(
+        &settings::Input {
+            name: &file.name,
+            bytes: &file.bytes,
+        },
+        &import_r4::Options {
+            cluster_name: Some("testcluster".into()),
+            prefix: Some("r4demo".into()),
+            ..import_r4::Options::default()
+        },
+    );
     insta::assert_snapshot!(
         "r4_import",
         scs_capi::settings::write::render_yaml(&imported.values)
@@ -305,8 +371,10 @@ fn r4_clusterctl_yaml_imports_with_a_report() {
             "OPENSTACK_SRVGRP_CONTROLLER",
             "OPENSTACK_SRVGRP_WORKER",
             "RESTRICT_KUBEAPI",
+            "RESTRICT_KUBEAPI",
         ]
     );
+    assert_matches_schema(&imported.values);
     // No secret survives the import.
     let text = scs_capi::settings::write::render_yaml(&imported.values);
     assert!(!text.contains("Y2xvdWRz"));

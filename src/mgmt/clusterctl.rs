@@ -9,6 +9,16 @@
 //! installed -> `init` everything; some installed at the wanted version -> `init` only the
 //! missing ones; any at another version -> `init` refuses and `upgrade` applies.
 //!
+//! Hops: clusterctl moves providers in one `upgrade apply`, but not across any distance.
+//! Cluster API supports skipping at most three minors (CAPI book, "Cluster API and
+//! Kubernetes version support", section "Skip upgrades": "at maximum n-3 minor version skip
+//! upgrades"), and CAPO v0.11 stopped serving `v1alpha6` (v0.10.0 release notes: "We will
+//! stop serving and testing v1alpha6 in the next release"), the version R4's CAPO v0.7
+//! stored its objects in. So an R4-era management cluster (CAPI v1.3, CAPO v0.7) reaches
+//! the pins through [`WAYPOINTS`], pairs of CAPI and CAPO released to work together, and
+//! passes CAPO v0.10 (which serves `v1alpha6` next to `v1beta1` and stores `v1beta1`, so
+//! clusterctl rewrites the stored objects) before anything newer. [`plan_hops`] picks them.
+//!
 //! Environment: the default profile sets `CLUSTER_TOPOLOGY=true` (ClusterClass),
 //! `EXP_CLUSTER_RESOURCE_SET=true` and `EXP_RUNTIME_SDK=true`, as SCS's Cluster Stacks do;
 //! the `r4` profile sets nothing, as R4's `deploy_cluster_api.sh` did. `GITHUB_TOKEN`, when
@@ -131,6 +141,157 @@ pub enum InitDecision {
     NeedsUpgrade { differ: Vec<(Provider, String)> },
 }
 
+/// Intermediate `(CAPI, CAPO, why)` stops on the way from an R4-era management cluster to
+/// the pins, oldest first. Each pair was released to work together (CAPO's release built on
+/// that CAPI minor), and each is at most three CAPI minors from the one before. Read
+/// 2026-12 from the CAPO release notes and PRs (v0.9 on CAPI v1.6; "Bump CAPI to v1.7" for
+/// v0.10; "Bump CAPI to v1.10" for v0.12; v0.14 on CAPI v1.12 with the v1beta2 contract).
+pub const WAYPOINTS: &[(&str, &str, &str)] = &[
+    (
+        "v1.6.1",
+        "v0.9.0",
+        "CAPI v1.3 -> v1.6 is the largest skip CAPI supports; CAPO v0.9 still serves v1alpha6",
+    ),
+    (
+        "v1.7.7",
+        "v0.10.5",
+        "CAPO v0.10 is the last release serving v1alpha6 next to v1beta1; it stores v1beta1, so clusterctl rewrites the stored objects",
+    ),
+    (
+        "v1.10.10",
+        "v0.12.7",
+        "CAPO v0.11 stopped serving v1alpha6 (objects are v1beta1 by now); CAPO v0.12 needs ORC",
+    ),
+    (
+        "v1.12.2",
+        "v0.14.7",
+        "CAPI v1.11 moved to the v1beta2 contract; CAPI and CAPO switch to it together",
+    ),
+];
+
+/// The CAPO release that serves both `v1alpha6` and `v1beta1` (the last with `v1alpha6`).
+const CAPO_LAST_V1ALPHA6: (u64, u64) = (0, 10);
+/// The CAPO minor that no longer serves `v1alpha6`.
+const CAPO_NO_V1ALPHA6: (u64, u64) = (0, 11);
+/// The most CAPI minors one `clusterctl upgrade apply` may skip.
+const CAPI_MAX_SKIP: u64 = 3;
+
+/// One `clusterctl upgrade apply` of an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    /// The providers this hop moves (only those that change).
+    pub providers: Vec<Provider>,
+    /// Why this stop (empty for the final one).
+    pub why: String,
+}
+
+fn minor(v: &str) -> Option<(u64, u64)> {
+    parse_version(v).map(|(a, b, _)| (a, b))
+}
+
+/// Whether one `clusterctl upgrade apply` may go from `(capi, capo)` to `(capi2, capo2)`.
+fn one_hop(from: (&str, &str), to: (&str, &str)) -> bool {
+    let (Some(c1), Some(o1), Some(c2), Some(o2)) =
+        (minor(from.0), minor(from.1), minor(to.0), minor(to.1))
+    else {
+        return true; // unparsable versions: leave it to clusterctl
+    };
+    let capi_ok = c1.0 != c2.0 || c2.1.saturating_sub(c1.1) <= CAPI_MAX_SKIP;
+    let capo_ok = !(o1 < CAPO_LAST_V1ALPHA6 && o2 >= CAPO_NO_V1ALPHA6);
+    capi_ok && capo_ok
+}
+
+/// The `clusterctl upgrade apply` calls from `installed` to `desired`, in order: one when
+/// a direct jump is supported, else through [`WAYPOINTS`] (always the furthest reachable).
+///
+/// # Errors
+/// A message with the path to take by hand when no sequence of supported steps exists.
+pub fn plan_hops(desired: &[Provider], installed: &[Provider]) -> Result<Vec<Hop>, String> {
+    let version_of = |ps: &[Provider], kind: Kind| {
+        ps.iter()
+            .find(|p| p.kind == kind)
+            .map(|p| p.version.clone())
+            .unwrap_or_default()
+    };
+    let target = (
+        version_of(desired, Kind::CoreProvider),
+        version_of(desired, Kind::InfrastructureProvider),
+    );
+    let mut current = (
+        version_of(installed, Kind::CoreProvider),
+        version_of(installed, Kind::InfrastructureProvider),
+    );
+    let le = |a: &str, b: &str| match (parse_version(a), parse_version(b)) {
+        (Some(a), Some(b)) => a <= b,
+        _ => false,
+    };
+    let mut hops = Vec::new();
+    let mut versions: Vec<(String, String)> = Vec::new();
+    loop {
+        if one_hop((&current.0, &current.1), (&target.0, &target.1)) {
+            versions.push(target.clone());
+            break;
+        }
+        // The furthest waypoint ahead of `current`, behind the target, reachable in one.
+        let next = WAYPOINTS.iter().rev().find(|(capi, capo, _)| {
+            le(&current.0, capi)
+                && le(&current.1, capo)
+                && (current.0 != *capi || current.1 != *capo)
+                && le(capi, &target.0)
+                && le(capo, &target.1)
+                && one_hop((&current.0, &current.1), (capi, capo))
+        });
+        let Some((capi, capo, why)) = next else {
+            return Err(format!(
+                "no supported upgrade path from CAPI {} / CAPO {} to CAPI {} / CAPO {}: clusterctl may skip at most {CAPI_MAX_SKIP} CAPI minors per upgrade, and CAPO v0.10 must be passed before v0.11 (which stopped serving v1alpha6)",
+                current.0, current.1, target.0, target.1
+            ));
+        };
+        versions.push((capi.to_string(), capo.to_string()));
+        hops.push(why.to_string());
+        current = (capi.to_string(), capo.to_string());
+    }
+    // Providers per hop: the three CAPI ones follow CAPI, openstack follows CAPO.
+    let mut last = (
+        version_of(installed, Kind::CoreProvider),
+        version_of(installed, Kind::InfrastructureProvider),
+    );
+    let mut out = Vec::new();
+    for (i, (capi, capo)) in versions.iter().enumerate() {
+        let providers: Vec<Provider> = desired
+            .iter()
+            .filter_map(|w| {
+                let (version, before) = if w.kind == Kind::InfrastructureProvider {
+                    (capo, &last.1)
+                } else {
+                    (capi, &last.0)
+                };
+                let is_final = i + 1 == versions.len();
+                let version = if is_final { &w.version } else { version };
+                let have = installed_match(w, installed).map(|p| p.version.as_str());
+                let previous = if i == 0 {
+                    have.unwrap_or(before)
+                } else {
+                    before
+                };
+                (previous != version).then(|| Provider {
+                    version: version.clone(),
+                    namespace: installed_match(w, installed).and_then(|p| p.namespace.clone()),
+                    ..w.clone()
+                })
+            })
+            .collect();
+        last = (capi.clone(), capo.clone());
+        if !providers.is_empty() {
+            out.push(Hop {
+                providers,
+                why: hops.get(i).cloned().unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// What `mgmt upgrade` does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
@@ -143,9 +304,15 @@ pub enum UpgradeDecision {
         providers: Vec<Provider>,
     },
     /// `clusterctl upgrade apply` to these versions; `downgrade` lists any going back.
+    /// `hops`: the calls in order (one unless the distance needs stops, see [`plan_hops`]).
     Apply {
         providers: Vec<Provider>,
         downgrade: Vec<String>,
+        hops: Vec<Hop>,
+    },
+    /// No supported path: the message says which.
+    NoPath {
+        message: String,
     },
 }
 
@@ -207,12 +374,20 @@ pub fn decide_upgrade(desired: &[Provider], installed: &[Provider]) -> UpgradeDe
         }
     }
     if providers.is_empty() {
-        UpgradeDecision::UpToDate
-    } else {
-        UpgradeDecision::Apply {
-            providers,
-            downgrade,
+        return UpgradeDecision::UpToDate;
+    }
+    let hops = if downgrade.is_empty() {
+        match plan_hops(desired, installed) {
+            Ok(h) => h,
+            Err(message) => return UpgradeDecision::NoPath { message },
         }
+    } else {
+        Vec::new()
+    };
+    UpgradeDecision::Apply {
+        providers,
+        downgrade,
+        hops,
     }
 }
 
@@ -400,12 +575,15 @@ mod tests {
         let UpgradeDecision::Apply {
             providers,
             downgrade,
+            hops,
         } = decide_upgrade(&want, &all_at("v1.13.5", "v0.13.9"))
         else {
             panic!()
         };
         assert_eq!(providers.len(), 4);
         assert!(downgrade.is_empty());
+        assert_eq!(hops.len(), 1);
+        assert_eq!(hops[0].providers, providers);
         let inv = upgrade_apply(Profile::Default, &Target::default(), &providers);
         assert_eq!(
             inv.command_line(),
@@ -420,6 +598,80 @@ mod tests {
             panic!()
         };
         assert_eq!(downgrade.len(), 3);
+    }
+
+    fn hop_line(h: &Hop) -> String {
+        h.providers
+            .iter()
+            .map(|p| format!("{} {}", p.kind.flag(), p.arg()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn r4_era_management_clusters_upgrade_in_hops() {
+        let want = desired(&Settings::default(), Profile::Default);
+        let UpgradeDecision::Apply { hops, .. } =
+            decide_upgrade(&want, &all_at("v1.3.5", "v0.7.1"))
+        else {
+            panic!()
+        };
+        let lines: Vec<String> = hops.iter().map(hop_line).collect();
+        let capi = |v: &str| {
+            format!("--core cluster-api:{v} --bootstrap kubeadm:{v} --control-plane kubeadm:{v}")
+        };
+        assert_eq!(
+            lines,
+            [
+                format!("{} --infrastructure openstack:v0.9.0", capi("v1.6.1")),
+                format!("{} --infrastructure openstack:v0.10.5", capi("v1.7.7")),
+                format!("{} --infrastructure openstack:v0.12.7", capi("v1.10.10")),
+                format!("{} --infrastructure openstack:v0.14.7", capi("v1.12.2")),
+                // CAPO is at the pin already: only CAPI moves.
+                capi("v1.14.0"),
+            ]
+        );
+        assert!(hops[1].why.contains("v1alpha6"));
+        // Every hop is supported: at most three CAPI minors, CAPO v0.10 before v0.11.
+        let mut cur = ("v1.3.5".to_string(), "v0.7.1".to_string());
+        for h in &hops {
+            let core = h
+                .providers
+                .iter()
+                .find(|p| p.kind == Kind::CoreProvider)
+                .map(|p| p.version.clone())
+                .unwrap_or(cur.0.clone());
+            let capo = h
+                .providers
+                .iter()
+                .find(|p| p.kind == Kind::InfrastructureProvider)
+                .map(|p| p.version.clone())
+                .unwrap_or(cur.1.clone());
+            assert!(
+                one_hop((&cur.0, &cur.1), (&core, &capo)),
+                "{cur:?} -> {core} {capo}"
+            );
+            cur = (core, capo);
+        }
+        // Namespaces of the installed providers are kept.
+        assert_eq!(
+            hops[0].providers[3].namespace.as_deref(),
+            Some("capo-system")
+        );
+        // A v0.10 cluster goes on without the v1alpha6 stop.
+        let UpgradeDecision::Apply { hops, .. } =
+            decide_upgrade(&want, &all_at("v1.7.7", "v0.10.5"))
+        else {
+            panic!()
+        };
+        assert_eq!(hops.len(), 3);
+        // Without any waypoint that fits, the decision says why.
+        let mut odd = want.clone();
+        odd[3].version = "v0.8.0".into();
+        assert!(matches!(
+            decide_upgrade(&odd, &all_at("v1.3.5", "v0.7.1")),
+            UpgradeDecision::NoPath { .. }
+        ));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! providers not installed yet -> set CAPO's instance-create timeout -> wait for the
 //! provider Deployments and CRDs.
 //! upgrade: install the pinned tools -> `clusterctl upgrade plan` -> apply ORC ->
-//! `clusterctl upgrade apply` to the pinned versions -> timeout -> waits.
+//! `clusterctl upgrade apply` to the pinned versions -> timeout -> waits. When the installed
+//! providers are too far behind for one call (an R4-era CAPI v1.3 / CAPO v0.7 cluster),
+//! `upgrade apply` runs once per hop of [`clusterctl::plan_hops`], waiting for the provider
+//! Deployments after each hop.
 //!
 //! Every step is idempotent, so a re-run after a failure or Ctrl-C converges: tools whose
 //! record matches are skipped, ORC and the timeout are server-side applies, and `clusterctl`
@@ -268,6 +271,28 @@ pub fn dry_run(req: &Request) -> Result<Report, MgmtError> {
                 State::Planned,
                 format!("{} (only the providers at other versions)", inv.display()),
             );
+            // What an R4-era cluster needs instead: the cluster is not read here.
+            let r4 = clusterctl::desired(&req.settings, Profile::R4);
+            if let Ok(hops) = clusterctl::plan_hops(&desired, &r4)
+                && hops.len() > 1
+            {
+                let n = hops.len();
+                for (i, h) in hops.iter().enumerate() {
+                    let inv = clusterctl::upgrade_apply(req.profile, &target, &h.providers);
+                    report.push(
+                        "run",
+                        hop_name(i, n, h),
+                        State::Planned,
+                        format!(
+                            "{} (instead of the one call, when the cluster is R4-era: CAPI {} / CAPO {}; {})",
+                            inv.display(),
+                            r4[0].version,
+                            r4[3].version,
+                            if h.why.is_empty() { "the pins" } else { &h.why }
+                        ),
+                    );
+                }
+            }
         }
     }
     report.push(
@@ -399,9 +424,16 @@ async fn execute_inner(
                     "every provider is at the wanted version",
                 );
             }
+            UpgradeDecision::NoPath { message } => {
+                return Err(MgmtError::new(format!(
+                    "the management cluster `{server}`: {message}"
+                ))
+                .hint("see `Management cluster from R4` in docs/upgrade-guide.md for the path, or set `clusterapi_version`/`capi_openstack_version` to a version one supported step away"));
+            }
             UpgradeDecision::Apply {
-                providers,
+                providers: _,
                 downgrade,
+                hops,
             } => {
                 if !downgrade.is_empty() {
                     return Err(MgmtError::new(format!(
@@ -420,14 +452,33 @@ async fn execute_inner(
                     plan_inv.display(),
                 );
                 apply_orc(req, &kube, &server, orc_manifest, report, progress).await?;
-                let inv = clusterctl::upgrade_apply(req.profile, &target, &providers);
-                run_checked(runner, &inv, progress).await?;
-                report.push(
-                    "run",
-                    "clusterctl upgrade apply",
-                    State::Done,
-                    inv.display(),
-                );
+                let n = hops.len();
+                for (i, h) in hops.iter().enumerate() {
+                    let inv = clusterctl::upgrade_apply(req.profile, &target, &h.providers);
+                    if n > 1 {
+                        progress.message(&format!("upgrade hop {}/{n}: {}", i + 1, inv.display()));
+                    }
+                    run_checked(runner, &inv, progress).await?;
+                    report.push("run", hop_name(i, n, h), State::Done, inv.display());
+                    if i + 1 < n {
+                        // The next hop needs this one's controllers (and webhooks) serving.
+                        let deployments = wait::provider_deployments(req.orc().is_some());
+                        wait::deployments_ready(
+                            &kube,
+                            &server,
+                            &deployments,
+                            req.wait_timeout,
+                            progress,
+                        )
+                        .await?;
+                        report.push(
+                            "wait",
+                            format!("providers after hop {}/{n}", i + 1),
+                            State::Done,
+                            format!("Available within {}s", req.wait_timeout.as_secs()),
+                        );
+                    }
+                }
             }
         },
     }
@@ -455,6 +506,28 @@ async fn execute_inner(
     .await?;
     wait_steps(report, req, State::Done);
     Ok(())
+}
+
+/// `clusterctl upgrade apply`, or with several hops `clusterctl upgrade apply 1/5 (CAPI
+/// v1.6.1, CAPO v0.9.0)`.
+fn hop_name(i: usize, n: usize, h: &clusterctl::Hop) -> String {
+    if n == 1 {
+        return "clusterctl upgrade apply".into();
+    }
+    let versions: Vec<String> = h
+        .providers
+        .iter()
+        .filter(|p| {
+            p.kind != clusterctl::Kind::BootstrapProvider
+                && p.kind != clusterctl::Kind::ControlPlaneProvider
+        })
+        .map(|p| p.arg())
+        .collect();
+    format!(
+        "clusterctl upgrade apply {}/{n} ({})",
+        i + 1,
+        versions.join(", ")
+    )
 }
 
 async fn run_checked(
@@ -607,5 +680,27 @@ mod tests {
                 .detail
                 .contains("--infrastructure openstack:v0.7.1")
         );
+    }
+
+    #[test]
+    fn dry_run_upgrade_shows_the_hops_an_r4_cluster_needs() {
+        let r = dry_run(&request(Operation::Upgrade, Profile::Default)).unwrap();
+        let hops: Vec<&Step> = r
+            .steps
+            .iter()
+            .filter(|s| s.name.starts_with("clusterctl upgrade apply "))
+            .collect();
+        assert_eq!(hops.len(), 5, "{:#?}", r.steps);
+        assert_eq!(
+            hops[0].name,
+            "clusterctl upgrade apply 1/5 (cluster-api:v1.6.1, openstack:v0.9.0)"
+        );
+        assert!(
+            hops[1]
+                .detail
+                .contains("--infrastructure openstack:v0.10.5")
+        );
+        assert!(hops[4].detail.contains("--core cluster-api:v1.14.0"));
+        assert!(hops[0].detail.contains("R4-era: CAPI v1.3.5 / CAPO v0.7.1"));
     }
 }
