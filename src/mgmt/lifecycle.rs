@@ -645,21 +645,22 @@ mod tests {
             .map(|s| (s.step.as_str(), s.name.as_str(), s.state))
             .collect();
         assert_eq!(steps[0], ("install", "clusterctl v1.14.0", State::Refused));
-        assert_eq!(steps[1], ("install", "cilium v0.19.7", State::Planned));
-        assert_eq!(steps[2], ("install", "hubble v1.18.3", State::Refused));
-        assert_eq!(steps[7], ("apply", "ORC v2.4.0", State::Refused));
-        assert_eq!(steps[8], ("run", "clusterctl init", State::Planned));
-        assert_eq!(steps[9].0, "configure");
-        assert_eq!(steps[10].1, "provider deployments");
-        assert!(r.steps[8].detail.contains(
+        assert_eq!(steps[1], ("install", "kubectl v1.33.3", State::Planned));
+        assert_eq!(steps[2], ("install", "cilium v0.19.7", State::Planned));
+        assert_eq!(steps[3], ("install", "hubble v1.18.3", State::Refused));
+        assert_eq!(steps[8], ("apply", "ORC v2.4.0", State::Refused));
+        assert_eq!(steps[9], ("run", "clusterctl init", State::Planned));
+        assert_eq!(steps[10].0, "configure");
+        assert_eq!(steps[11].1, "provider deployments");
+        assert!(r.steps[9].detail.contains(
             "clusterctl init --core cluster-api:v1.14.0 --bootstrap kubeadm:v1.14.0 \
              --control-plane kubeadm:v1.14.0 --infrastructure openstack:v0.14.7"
         ));
-        assert!(r.steps[9].detail.starts_with(
+        assert!(r.steps[10].detail.starts_with(
             "CLUSTER_API_OPENSTACK_INSTANCE_CREATE_TIMEOUT=5 on capo-system/capo-controller-manager"
         ));
         assert!(
-            r.steps[10]
+            r.steps[11]
                 .detail
                 .contains("orc-system/orc-controller-manager")
         );
