@@ -6,7 +6,11 @@
 //! properties, and reports progress; an active image is adopted without upload; a wrong
 //! SHA-256 never activates the image and leaves none behind; a 404 source creates nothing;
 //! a dropped source connection fails and cleans up; a `queued` image is reported with a
-//! hint; a local file path works.
+//! hint; a local file path works. The in-flight guard (audit M3): a leftover
+//! `<name>.uploading` of a dead run and a stale `queued` image of the final name are
+//! removed and the upload redone; a fresh `queued` one is left alone; an active image wins
+//! over a newer `queued` one (which is removed once stale); two concurrent runs upload
+//! once and both get the same image.
 //!
 //! `bench_upload_from_env` (ignored) is the driver of `scripts/bench/image.sh`.
 

@@ -11,7 +11,9 @@
 //! virtual size exceeds a flavor's disk is refused before anything is created; a diskless
 //! flavor gets a computed root volume that lands in the rendered OpenStackMachineTemplate
 //! (validated against the CAPO CRDs) and the management cluster's floating IP lands in
-//! the kube-API allowlist.
+//! the kube-API allowlist. SIGINT during a (fault-injected, slow) upload exits 130 within
+//! a deadline, deletes the in-flight image, and a re-run converges; two clusters' runs on
+//! the same image at once upload it once (audit M3).
 
 mod support;
 
