@@ -61,6 +61,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  scs-capi etcd-defrag-script -f demo.yaml")]
     EtcdDefragScript(commands::etcd_defrag_script::Args),
     /// Check the cloud and create the per-cluster resources (node image, app credential, server groups, cilium security group); `--dry-run` only plans, `--render-out DIR` renders with the results.
+    ///
+    /// Exit status: 0 done (or planned), 2 usage, configuration or cloud error, 130 interrupted (SIGINT/Ctrl-C, stopped after the current step; 143 for SIGTERM).
     #[command(
         after_help = "Examples:\n  scs-capi prepare-cloud -f demo.yaml --dry-run\n  scs-capi prepare-cloud -f demo.yaml --render-out demo/"
     )]
@@ -73,7 +75,7 @@ pub enum Command {
     /// Nothing of another cluster or the management server is touched.
     ///
     /// Exit status: 0 all gone, 1 something failed or is blocked (re-run to continue),
-    /// 2 usage, configuration or cloud error (nothing deleted).
+    /// 2 usage, configuration or cloud error (nothing deleted), 130 interrupted (SIGINT/Ctrl-C, stopped after the current step; 143 for SIGTERM).
     #[command(
         after_help = "Examples:\n  scs-capi cleanup -f demo.yaml --dry-run\n  scs-capi cleanup demo --volumes delete --yes"
     )]
@@ -83,7 +85,7 @@ pub enum Command {
     /// shows what would be created or changed.
     ///
     /// Exit status: 0 ready, 1 the cluster did not converge (blocking conditions printed),
-    /// 2 usage, input, cloud or management-cluster error.
+    /// 2 usage, input, cloud or management-cluster error, 130 interrupted (SIGINT/Ctrl-C, stopped after the current step; 143 for SIGTERM).
     #[command(
         after_help = "Examples:\n  scs-capi create-cluster -f demo.yaml --dry-run\n  scs-capi create-cluster -f demo.yaml"
     )]
@@ -96,7 +98,7 @@ pub enum Command {
     /// Exit status: 0 upgraded or already up to date, 1 the rollout did not finish
     /// (blocking conditions printed; re-run to continue), 2 usage or input error
     /// (a skipped minor or a downgrade is refused before anything changes), cloud or
-    /// management-cluster error.
+    /// management-cluster error, 130 interrupted (SIGINT/Ctrl-C, stopped after the current step; 143 for SIGTERM).
     #[command(
         after_help = "Examples:\n  scs-capi upgrade-cluster -f demo.yaml --to v1.34.x --dry-run\n  scs-capi upgrade-cluster -f demo.yaml --to v1.34.x"
     )]
@@ -104,6 +106,8 @@ pub enum Command {
     /// Delete a workload cluster: its LoadBalancer Services (and, with `--volumes delete`,
     /// its volume claims) first, then the Cluster on the management cluster. Asks for
     /// confirmation unless `--yes`.
+    ///
+    /// Exit status: 0 deleted, 2 usage, cloud or management-cluster error, 130 interrupted (SIGINT/Ctrl-C, stopped after the current step; 143 for SIGTERM).
     #[command(
         after_help = "Examples:\n  scs-capi delete-cluster demo --dry-run\n  scs-capi delete-cluster demo --yes"
     )]
@@ -125,4 +129,20 @@ pub enum Command {
     Completions(commands::completions::Args),
     /// Print the man page (roff).
     Man,
+}
+
+impl Command {
+    /// Commands that run long enough to be interrupted: SIGINT/SIGTERM stop them at a safe
+    /// point with exit status 130 (143 for SIGTERM) instead of killing them mid-step.
+    pub fn is_long_running(&self) -> bool {
+        matches!(
+            self,
+            Command::PrepareCloud(_)
+                | Command::Cleanup(_)
+                | Command::CreateCluster(_)
+                | Command::UpgradeCluster(_)
+                | Command::DeleteCluster(_)
+                | Command::Mgmt(_)
+        )
+    }
 }

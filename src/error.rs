@@ -152,6 +152,9 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
+    /// Stopped at a safe point by SIGINT/SIGTERM (exit 128 + signal: 130, 143).
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     /// OpenStack configuration, authentication or API failure (exit 2).
     #[error(transparent)]
     Cloud(#[from] crate::cloud::CloudError),
@@ -208,6 +211,12 @@ impl Error {
             | Error::Incomplete { .. }
             | Error::NotConverged(_) => ExitCode::from(1),
             Error::Mgmt(e) if e.unconverged => ExitCode::from(1),
+            Error::Interrupted(i) => ExitCode::from(crate::interrupt::exit_code(i.signal)),
+            Error::Cloud(e) if e.kind == crate::cloud::CloudErrorKind::Interrupted => {
+                ExitCode::from(crate::interrupt::exit_code(
+                    crate::interrupt::signal().unwrap_or(crate::interrupt::SIGINT),
+                ))
+            }
             _ => ExitCode::from(2),
         }
     }

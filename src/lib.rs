@@ -11,6 +11,7 @@ pub mod commands;
 pub mod error;
 pub mod etcd;
 mod fsutil;
+pub mod interrupt;
 pub mod lifecycle;
 pub mod mgmt;
 pub mod render;

@@ -6,7 +6,11 @@
 //! properties, and reports progress; an active image is adopted without upload; a wrong
 //! SHA-256 never activates the image and leaves none behind; a 404 source creates nothing;
 //! a dropped source connection fails and cleans up; a `queued` image is reported with a
-//! hint; a local file path works.
+//! hint; a local file path works. The in-flight guard (audit M3): a leftover
+//! `<name>.uploading` of a dead run and a stale `queued` image of the final name are
+//! removed and the upload redone; a fresh `queued` one is left alone; an active image wins
+//! over a newer `queued` one (which is removed once stale); two concurrent runs upload
+//! once and both get the same image.
 //!
 //! `bench_upload_from_env` (ignored) is the driver of `scripts/bench/image.sh`.
 
@@ -518,4 +522,203 @@ async fn bench_upload_from_env() {
         "BENCH bytes={bytes} seconds={seconds:.3} mib_s={:.1}",
         bytes as f64 / MIB as f64 / seconds
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// In-flight guard, leftovers, concurrent runs (security audit M3)
+// ---------------------------------------------------------------------------------------
+
+/// Creates an image through the fake's Glance API (`queued`); uploads `data` if given.
+async fn raw_image(e: &Env1, body: Value, data: Option<Vec<u8>>) -> String {
+    let base = e.session.endpoint("image").await.unwrap();
+    let base = base.trim_end_matches('/');
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{base}/images"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    if let Some(data) = data {
+        let r = c
+            .put(format!("{base}/images/{id}/file"))
+            .header("content-type", "application/octet-stream")
+            .body(data)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    id
+}
+
+/// The pid of a process that has exited (for an in-flight image "left by a dead run").
+fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn named<'a>(images: &'a [Value], name: &str) -> Vec<&'a Value> {
+    images.iter().filter(|i| i["name"] == name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftover_in_flight_and_stale_queued_images_are_removed_then_uploaded() {
+    let e = setup().await;
+    let (sha256, _) = make_image(&e.files().join("n.qcow2"), 2 * MIB, 1);
+    let url = format!("{}/file/n.qcow2", e.source);
+    // Left by a run of this host that was killed mid-upload.
+    let left = raw_image(
+        &e,
+        json!({"name": "img.uploading", "disk_format": "qcow2", "container_format": "bare",
+               "scs_capi_upload": "in-progress",
+               "scs_capi_upload_owner": format!("{} pid {}", this_host(), dead_pid())}),
+        None,
+    )
+    .await;
+    // What an older version left under the final name: `queued` for longer than the limit.
+    let old = raw_image(
+        &e,
+        json!({"name": "img", "disk_format": "qcow2", "container_format": "bare"}),
+        None,
+    )
+    .await;
+    let mut spec = e.spec("img", &url, &sha256);
+    spec.timeouts.queued_stale = Duration::ZERO;
+    let rec = Recorder::default();
+    let info = ensure_image(&e.session, &spec, &rec)
+        .await
+        .expect("uploads");
+    assert!(matches!(info.outcome, ImageOutcome::Uploaded { .. }));
+    let images = e.images();
+    assert_eq!(images.len(), 1, "{images:#?}");
+    assert_eq!(images[0]["name"], "img");
+    assert_eq!(images[0]["status"], "active");
+    assert!(
+        images[0].get("scs_capi_upload").is_none(),
+        "marker dropped: {images:#?}"
+    );
+    assert!(images[0].get("scs_capi_upload_owner").is_none());
+    let ev = rec.events();
+    for id in [&left, &old] {
+        assert!(
+            ev.iter()
+                .any(|l| l.starts_with("message removed image") && l.contains(id.as_str())),
+            "{id}: {ev:#?}"
+        );
+    }
+    assert!(
+        ev.iter().any(|l| l.contains("left by an interrupted run")),
+        "{ev:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_queued_image_of_the_final_name_is_not_deleted() {
+    let e = setup().await;
+    raw_image(
+        &e,
+        json!({"name": "img", "disk_format": "qcow2", "container_format": "bare"}),
+        None,
+    )
+    .await;
+    let url = format!("{}/file/x.qcow2", e.source);
+    let err = ensure_image(
+        &e.session,
+        &e.spec("img", &url, &"0".repeat(64)),
+        &Recorder::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("is `queued`"), "{err}");
+    assert_eq!(e.images().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_image_is_chosen_over_a_newer_queued_one() {
+    let e = setup().await;
+    let active = raw_image(
+        &e,
+        json!({"name": "img", "disk_format": "raw", "container_format": "bare"}),
+        Some(vec![7u8; 4096]),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let queued = raw_image(
+        &e,
+        json!({"name": "img", "disk_format": "raw", "container_format": "bare"}),
+        None,
+    )
+    .await;
+    let url = format!("{}/file/x.qcow2", e.source);
+    let mut spec = e.spec("img", &url, &"0".repeat(64));
+    // Fresh: chosen around, left alone.
+    let info = ensure_image(&e.session, &spec, &Recorder::default())
+        .await
+        .expect("adopts the active one");
+    assert_eq!(info.id, active);
+    assert_eq!(info.outcome, ImageOutcome::Adopted);
+    assert_eq!(e.images().len(), 2);
+    // Stale: removed, so the name is unambiguous for CAPO again.
+    spec.timeouts.queued_stale = Duration::ZERO;
+    let info = ensure_image(&e.session, &spec, &Recorder::default())
+        .await
+        .expect("adopts the active one");
+    assert_eq!(info.id, active);
+    let images = e.images();
+    assert_eq!(images.len(), 1, "{images:#?}");
+    assert_ne!(images[0]["id"], json!(queued));
+    assert!(e.log("PUT", "/file").len() == 1, "no upload of ours");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_runs_upload_one_image() {
+    let e = setup().await;
+    let (sha256, _) = make_image(&e.files().join("n.qcow2"), 8 * MIB, 1);
+    let url = format!("{}/file/n.qcow2", e.source);
+    let mut spec = e.spec("shared", &url, &sha256);
+    spec.timeouts.poll = Duration::from_millis(200);
+    // A second session, as a second process would have.
+    let clouds = e.dir.path().join("clouds.yaml");
+    let env = Env {
+        vars: BTreeMap::from([
+            ("HOME".to_string(), e.dir.path().display().to_string()),
+            (
+                "OS_CLIENT_CONFIG_FILE".to_string(),
+                clouds.display().to_string(),
+            ),
+        ]),
+        cwd: e.dir.path().to_path_buf(),
+    };
+    let session2 = Session::connect(&resolve_with(Some("fake"), &env).unwrap())
+        .await
+        .unwrap();
+    let (r1, r2) = (Recorder::default(), Recorder::default());
+    let (a, b) = tokio::join!(
+        ensure_image(&e.session, &spec, &r1),
+        ensure_image(&session2, &spec, &r2)
+    );
+    let (a, b) = (a.expect("run 1"), b.expect("run 2"));
+    assert_eq!(a.id, b.id, "both use the same image");
+    let uploaded = [&a, &b]
+        .iter()
+        .filter(|i| matches!(i.outcome, ImageOutcome::Uploaded { .. }))
+        .count();
+    assert_eq!(uploaded, 1, "{a:?} {b:?}");
+    let images = e.images();
+    assert_eq!(named(&images, "shared").len(), 1, "{images:#?}");
+    assert!(named(&images, "shared.uploading").is_empty(), "{images:#?}");
+    assert_eq!(e.log("PUT", "/file"), vec![204], "one upload");
 }

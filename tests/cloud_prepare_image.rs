@@ -11,7 +11,9 @@
 //! virtual size exceeds a flavor's disk is refused before anything is created; a diskless
 //! flavor gets a computed root volume that lands in the rendered OpenStackMachineTemplate
 //! (validated against the CAPO CRDs) and the management cluster's floating IP lands in
-//! the kube-API allowlist.
+//! the kube-API allowlist. SIGINT during a (fault-injected, slow) upload exits 130 within
+//! a deadline, deletes the in-flight image, and a re-run converges; two clusters' runs on
+//! the same image at once upload it once (audit M3).
 
 mod support;
 
@@ -490,4 +492,150 @@ fn no_checksum_or_a_too_large_image_is_refused_before_anything() {
     // The diskless worker got a volume the image fits into (30 + 2 + 2 -> 30).
     let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(plan["outputs"]["worker_root_volume_gib"], 30);
+}
+
+// ---------------------------------------------------------------------------------------
+// SIGINT during an upload, two clusters on one image (security audit M3)
+// ---------------------------------------------------------------------------------------
+
+impl Env {
+    /// `prepare-cloud -f FILE` started in the background (stdout/stderr piped).
+    fn spawn(&self, file: &Path) -> std::process::Child {
+        let home = self.path("home");
+        std::fs::create_dir_all(&home).unwrap();
+        Process::new(assert_cmd::cargo::cargo_bin("scs-capi"))
+            .arg("prepare-cloud")
+            .arg("-f")
+            .arg(file)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("OS_CLIENT_CONFIG_FILE", self.path("clouds.yaml"))
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// A settings file for cluster `name` whose node image is `image`.
+    fn settings_on_image(&self, name: &str, image: &str, file: &str) -> PathBuf {
+        let p = self.path(&format!("{name}.yaml"));
+        let body = format!(
+            "cluster_name: {name}\ncloud_provider: fake\nkubernetes_version: v1.31.4\n\
+             node_image: {image}\nnode_image_url: {}\ncontroller_flavor: SCS-2V-4-20s\n\
+             worker_flavor: SCS-2V-4\nuse_cilium: false\nkube_image_raw: false\n",
+            self.url(file)
+        );
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+}
+
+/// Waits for `child` at most `limit`; kills it and fails when it takes longer.
+fn wait_within(mut child: std::process::Child, limit: Duration) -> Output {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("still running after {limit:?}: {}", text(&o));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigint_during_an_upload_exits_130_and_leaves_nothing_a_rerun_trips_on() {
+    let env = Env::new();
+    make_qcow2(&env.path("files"), "slow.qcow2", 16);
+    let f = env.settings_on_image("sig", "node-sig", "slow.qcow2");
+    // A slow Glance: the data upload hangs for a minute before it is read.
+    env.cloud.faults().inject(
+        "PUT",
+        "/image/v2/images/",
+        1,
+        fake_openstack::FaultKind::Delay(Duration::from_secs(60)),
+    );
+    let child = env.spawn(&f);
+    let pid = child.id();
+    // Until the upload is under way: the in-flight image exists and the settle is over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while env
+        .images()
+        .iter()
+        .all(|i| i["name"] != "node-sig.uploading")
+    {
+        assert!(std::time::Instant::now() < deadline, "no upload started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    let kill = Process::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = wait_within(child, Duration::from_secs(15));
+    assert_exit(&o, 130);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "interrupted: stopping after the current step (press Ctrl-C again to stop now)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert!(env.images().is_empty(), "{:#?}", env.images());
+    // Nothing after the image was created.
+    assert!(
+        env.mutations().iter().all(|m| m.contains("/image/")),
+        "{:?}",
+        env.mutations()
+    );
+
+    // A re-run uploads and converges.
+    let o = env.run(&f, &[]);
+    assert_exit(&o, 0);
+    let images = env.images();
+    assert_eq!(images.len(), 1, "{images:#?}");
+    assert_eq!(images[0]["name"], "node-sig");
+    assert_eq!(images[0]["status"], "active");
+}
+
+#[test]
+fn two_clusters_on_one_image_upload_it_once() {
+    let env = Env::new();
+    make_qcow2(&env.path("files"), "shared.qcow2", 16);
+    let a = env.settings_on_image("one", "node-shared", "shared.qcow2");
+    let b = env.settings_on_image("two", "node-shared", "shared.qcow2");
+    let (ca, cb) = (env.spawn(&a), env.spawn(&b));
+    let oa = wait_within(ca, Duration::from_secs(120));
+    let ob = wait_within(cb, Duration::from_secs(120));
+    assert_exit(&oa, 0);
+    assert_exit(&ob, 0);
+    let images = env.images();
+    let shared: Vec<&Value> = images
+        .iter()
+        .filter(|i| i["name"] == "node-shared")
+        .collect();
+    assert_eq!(shared.len(), 1, "{images:#?}");
+    assert_eq!(shared[0]["status"], "active");
+    assert!(
+        images.iter().all(|i| i["name"] != "node-shared.uploading"),
+        "{images:#?}"
+    );
+    let puts = env
+        .mutations()
+        .iter()
+        .filter(|m| m.starts_with("PUT") && m.ends_with("/file"))
+        .count();
+    assert_eq!(puts, 1, "{:?}", env.mutations());
 }

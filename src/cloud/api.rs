@@ -237,7 +237,9 @@ impl<'s> Api<'s> {
             }))
     }
 
-    /// The image named exactly `name` (the newest when several share it).
+    /// The image named exactly `name`: the newest `active` one when several share it, else
+    /// the newest of any status. An active image always wins over a newer one that is not
+    /// (a `queued` leftover of an interrupted upload must not hide a usable image).
     ///
     /// # Errors
     /// API or transport failures.
@@ -253,9 +255,8 @@ impl<'s> Api<'s> {
                 b.build().map_err(|e| e.to_string())
             })
             .await?;
-        let mut found: Vec<&Value> = all.iter().filter(|i| str_of(i, "name") == name).collect();
-        found.sort_by_key(|i| str_of(i, "created_at"));
-        Ok(found.last().map(|i| Image {
+        let found: Vec<&Value> = all.iter().filter(|i| str_of(i, "name") == name).collect();
+        Ok(newest_preferring_active(found).map(|i| Image {
             id: str_of(i, "id"),
             name: name.to_string(),
             status: str_of(i, "status"),
@@ -755,5 +756,33 @@ mod tests {
     fn regex_escaping() {
         assert_eq!(regex_escape("a.b"), "a\\.b");
         assert_eq!(regex_escape("capi-mgmtcluster"), "capi-mgmtcluster");
+    }
+}
+
+/// The newest `active` image of `found`, else the newest of any status (by `created_at`).
+pub(crate) fn newest_preferring_active(mut found: Vec<&Value>) -> Option<&Value> {
+    found.sort_by_key(|i| (str_of(i, "status") == "active", str_of(i, "created_at")));
+    found.last().copied()
+}
+
+#[cfg(test)]
+mod image_choice_tests {
+    use super::*;
+
+    #[test]
+    fn an_active_image_beats_a_newer_queued_one() {
+        let old = serde_json::json!({"id": "a", "status": "active", "created_at": "2024-01-01T00:00:00Z"});
+        let new = serde_json::json!({"id": "q", "status": "queued", "created_at": "2025-01-01T00:00:00Z"});
+        let newest = serde_json::json!({"id": "a2", "status": "active", "created_at": "2024-06-01T00:00:00Z"});
+        assert_eq!(
+            newest_preferring_active(vec![&old, &new]).unwrap()["id"],
+            "a"
+        );
+        assert_eq!(
+            newest_preferring_active(vec![&new, &old, &newest]).unwrap()["id"],
+            "a2"
+        );
+        assert_eq!(newest_preferring_active(vec![&new]).unwrap()["id"], "q");
+        assert!(newest_preferring_active(vec![]).is_none());
     }
 }

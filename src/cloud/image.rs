@@ -30,8 +30,11 @@
 //!   (`api_timeout`, 30 s by default), which a multi-GiB upload exceeds. Timeouts here are
 //!   for connecting and for stalls (no byte moved for [`ImageTimeouts::stall`]), never for
 //!   the whole transfer. The client honours the cloud's `cacert`/`verify` via [`GlanceTls`].
-//! - Dropping the returned future mid-upload leaves a `queued` image; the next run reports
-//!   it (see [`ensure_image`]).
+//! - While uploading, the image is named `<name>.uploading` and carries
+//!   `scs_capi_upload=in-progress` and its owner; it gets its final name once active. That
+//!   marker is the cross-process guard against two uploads of one image (see
+//!   [`ensure_image`]); a signal aborts the upload and deletes the image; a leftover of a
+//!   killed run is removed by the next run.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,6 +85,18 @@ pub struct ImageTimeouts {
     /// How long to wait for `active` after the data is in (and for an upload someone else
     /// is running to finish). Default 10 min.
     pub active: Duration,
+    /// After creating the in-flight image, wait this long before checking for rival
+    /// uploads of the same image (more than Glance's one-second `created_at` resolution
+    /// plus clock skew between API nodes). Default 2 s.
+    pub settle: Duration,
+    /// An in-flight image still `queued` (no data moving) this long after its last update
+    /// is a leftover: removed, and the upload starts again. Default 10 min.
+    pub queued_stale: Duration,
+    /// An in-flight image `saving` this long after its last update is a leftover too
+    /// (longer than any upload takes). Default 6 h.
+    pub upload_stale: Duration,
+    /// Poll interval while waiting for another run's upload. Default 2 s.
+    pub poll: Duration,
 }
 
 impl Default for ImageTimeouts {
@@ -90,6 +105,10 @@ impl Default for ImageTimeouts {
             connect: Duration::from_secs(10),
             stall: Duration::from_secs(60),
             active: Duration::from_secs(600),
+            settle: Duration::from_secs(2),
+            queued_stale: Duration::from_secs(600),
+            upload_stale: Duration::from_secs(6 * 3600),
+            poll: Duration::from_secs(2),
         }
     }
 }
@@ -265,21 +284,47 @@ impl ImageInfo {
     }
 }
 
+/// Suffix of the name an image carries while its data is uploaded: CAPO (which looks
+/// images up by their exact name) never sees a half image, and other runs see the upload.
+pub const UPLOADING_SUFFIX: &str = ".uploading";
+/// Property of an in-flight image (`in-progress`); removed when it gets its final name.
+pub const UPLOAD_PROPERTY: &str = "scs_capi_upload";
+/// Property of an in-flight image: who uploads it (`HOST pid PID`), so a re-run on the
+/// same host knows a leftover of an interrupted run at once.
+pub const OWNER_PROPERTY: &str = "scs_capi_upload_owner";
+
+/// The name of image `name` while it is uploaded.
+pub fn in_flight_name(name: &str) -> String {
+    format!("{name}{UPLOADING_SUFFIX}")
+}
+
 /// Makes sure an active image named `spec.name` exists and returns it.
 ///
-/// - An active image with that name is adopted (nothing is downloaded).
-/// - One that is `saving`/`importing`/`uploading` (another upload is running) is waited
-///   for, then adopted.
-/// - One that is `queued`, `killed`, `deactivated` or being deleted is an error with a hint:
-///   it is not usable and not ours to delete.
-/// - Otherwise the image is created and streamed from `spec.source` as described in the
-///   module doc, then waited for until `active`.
+/// - An active image with that name is adopted (nothing is downloaded); when several
+///   images share the name, an active one is chosen, never a non-active one, and
+///   leftovers (see below) of that name are removed.
+/// - The upload is guarded in Glance itself, so two runs (of different clusters, on
+///   different machines) never upload the same image twice: the image is created as
+///   `<name>.uploading` (property `scs_capi_upload=in-progress`, [`OWNER_PROPERTY`] naming
+///   this process), uploaded, and renamed to `<name>` once active. A run that finds a live
+///   in-flight image waits for it and adopts the result. Two runs that create their
+///   in-flight images at the same moment both wait [`ImageTimeouts::settle`], list them,
+///   and all but the oldest (by `created_at`, then id) delete theirs and wait.
+/// - A leftover is removed, saying so, and the upload starts again: an in-flight image
+///   left by a dead process of this host, `killed`, `queued` longer than
+///   [`ImageTimeouts::queued_stale`] or `saving` longer than [`ImageTimeouts::upload_stale`];
+///   the same for non-active images of the final name (what older versions left).
+/// - A fresh `queued`, a `deactivated` or otherwise unusable image of the final name is an
+///   error with a hint: it is not ours to delete (yet).
+/// - SIGINT/SIGTERM ([`crate::interrupt`]) aborts the upload or the wait; the in-flight
+///   image of this run is deleted; the error has kind `Interrupted`.
 ///
 /// # Errors
 /// Kind `Config` for a bad spec, an unusable existing image or a format mismatch;
 /// `Transport` when the source cannot be read or the transfer stalls; `Api` for Glance's
-/// refusals and a SHA-256 mismatch. Whenever an image was created by this call and the
-/// call fails, the image has been deleted (the error says so if that failed too).
+/// refusals and a SHA-256 mismatch; `Interrupted` on a signal. Whenever an image was
+/// created by this call and the call fails, the image has been deleted (the error says so
+/// if that failed too).
 pub async fn ensure_image(
     session: &Session,
     spec: &ImageSpec,
@@ -291,62 +336,292 @@ pub async fn ensure_image(
         session,
         cloud: &cloud,
     };
-
     progress.phase(&format!("looking for image `{}`", spec.name));
-    let existing = glance.find_by_name(&spec.name).await?;
-    if let Some(img) = existing
-        .iter()
-        .find(|v| v.get("status").and_then(Value::as_str) == Some("active"))
+    let started = Instant::now();
+    let mut waited = false;
+    // Each round: adopt, wait for another run, or upload; yielding to a rival that created
+    // its in-flight image at the same moment starts a new round (bounded, in case Glance
+    // behaves oddly).
+    for _ in 0..10 {
+        match ensure_round(&glance, spec, progress, started, &mut waited).await? {
+            Some(info) => return Ok(info),
+            None => continue,
+        }
+    }
+    Err(CloudError::new(
+        CloudErrorKind::Api,
+        format!(
+            "image `{}` on cloud `{cloud}`: gave up after 10 rounds of competing uploads",
+            spec.name
+        ),
+    )
+    .hint(format!(
+        "look at `openstack --os-cloud {cloud} image list --name {}` and run again",
+        in_flight_name(&spec.name)
+    )))
+}
+
+/// Why an image is a leftover nobody will finish, or `None` if it may still be in use.
+fn stale_reason(v: &Value, t: &ImageTimeouts) -> Option<String> {
+    let status = str_field(v, "status");
+    if let Some(owner) = v.get(OWNER_PROPERTY).and_then(Value::as_str)
+        && matches!(
+            status.as_str(),
+            "queued" | "saving" | "importing" | "uploading"
+        )
+        && owner_is_dead(owner)
     {
-        let info = ImageInfo::from_value(img, ImageOutcome::Adopted);
-        if existing.len() > 1 {
+        return Some(format!("`{status}`, left by an interrupted run ({owner})"));
+    }
+    let age = age_of(v);
+    let old = |limit: Duration| age.is_some_and(|a| a >= limit);
+    match status.as_str() {
+        "killed" => Some("`killed` (its upload failed)".into()),
+        "queued" if old(t.queued_stale) => Some(format!(
+            "`queued` without data for {}",
+            age.map(human_age).unwrap_or_default()
+        )),
+        "saving" | "importing" | "uploading" if old(t.upload_stale) => Some(format!(
+            "`{status}` for {}, longer than an upload takes",
+            age.map(human_age).unwrap_or_default()
+        )),
+        _ => None,
+    }
+}
+
+/// Time since the image's `updated_at` (else `created_at`), by this machine's clock.
+fn age_of(v: &Value) -> Option<Duration> {
+    let at = v
+        .get("updated_at")
+        .or_else(|| v.get("created_at"))
+        .and_then(Value::as_str)?;
+    let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+    (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+        .to_std()
+        .ok()
+}
+
+fn human_age(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `HOST pid PID` of this process.
+fn owner_tag() -> String {
+    format!("{} pid {}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Whether `owner` (`HOST pid PID`) names a process of this host that no longer runs.
+/// Only where `/proc` tells (Linux); elsewhere, and for other hosts, the age decides.
+fn owner_is_dead(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(" pid ") else {
+        return false;
+    };
+    let Ok(pid) = pid.trim().parse::<u32>() else {
+        return false;
+    };
+    if host != host_name() || pid == std::process::id() {
+        return false;
+    }
+    let proc = std::path::Path::new("/proc");
+    proc.join("self").exists() && !proc.join(pid.to_string()).exists()
+}
+
+fn interrupted_error(spec: &ImageSpec, what: &str) -> CloudError {
+    let sig = crate::interrupt::signal().unwrap_or(crate::interrupt::SIGINT);
+    CloudError::new(
+        CloudErrorKind::Interrupted,
+        format!(
+            "interrupted by {} {what} image `{}`",
+            crate::interrupt::signal_name(sig),
+            spec.name
+        ),
+    )
+}
+
+/// Deletes this run's in-flight image `id` after a failure `e`; the error says so if
+/// that failed too.
+async fn delete_ours(
+    glance: &Glance<'_>,
+    spec: &ImageSpec,
+    id: &str,
+    e: CloudError,
+    progress: &dyn Progress,
+) -> CloudError {
+    match glance.delete(id).await {
+        Ok(()) => {
             progress.message(&format!(
-                "{} images are named `{}`; using the active one `{}`",
-                existing.len(),
-                spec.name,
-                info.id
+                "deleted the incomplete image `{}` ({id})",
+                in_flight_name(&spec.name)
+            ));
+            e
+        }
+        Err(d) => {
+            let hint = format!(
+                "the image was not deleted ({}); delete it with `openstack --os-cloud {} image \
+                 delete {id}`",
+                d.message, glance.cloud
+            );
+            CloudError {
+                hint: Some(hint),
+                ..e
+            }
+        }
+    }
+}
+
+/// Sleeps `d`, or returns `false` at once on a signal.
+async fn sleep_unless_interrupted(d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = crate::interrupt::interrupted() => false,
+    }
+}
+
+/// One round of [`ensure_image`]: `Some` = done, `None` = yielded to a rival; try again.
+async fn ensure_round(
+    glance: &Glance<'_>,
+    spec: &ImageSpec,
+    progress: &dyn Progress,
+    started: Instant,
+    waited: &mut bool,
+) -> Result<Option<ImageInfo>, CloudError> {
+    let cloud = glance.cloud;
+    let inflight = in_flight_name(&spec.name);
+    loop {
+        if crate::interrupt::signal().is_some() {
+            return Err(interrupted_error(spec, "before uploading"));
+        }
+        // In-flight images first, then the final name: the rename moves an image from the
+        // first list to the second, so it is never missed by both.
+        let uploads = glance.find_by_name(&inflight).await?;
+        let existing = glance.find_by_name(&spec.name).await?;
+        let mut live: Vec<&Value> = Vec::new();
+        let mut blocking: Option<&Value> = None;
+        let mut stale: Vec<(&Value, String)> = Vec::new();
+        for u in &uploads {
+            match stale_reason(u, &spec.timeouts) {
+                Some(why) => stale.push((u, why)),
+                None => live.push(u),
+            }
+        }
+        let active: Vec<&Value> = existing
+            .iter()
+            .filter(|v| str_field(v, "status") == "active")
+            .collect();
+        for v in existing
+            .iter()
+            .filter(|v| str_field(v, "status") != "active")
+        {
+            match stale_reason(v, &spec.timeouts) {
+                Some(why) => stale.push((v, why)),
+                None if matches!(
+                    str_field(v, "status").as_str(),
+                    "saving" | "importing" | "uploading"
+                ) =>
+                {
+                    live.push(v)
+                }
+                None => {
+                    blocking.get_or_insert(v);
+                }
+            }
+        }
+        // Leftovers go whatever else is there: they block CAPO's lookup by name.
+        for (v, why) in &stale {
+            let id = str_field(v, "id");
+            let name = str_field(v, "name");
+            glance.delete(&id).await?;
+            progress.message(&format!(
+                "removed image `{name}` ({id}): {why}; a new upload replaces it"
             ));
         }
-        progress.finish(&format!(
-            "image `{}` exists and is active ({})",
-            spec.name, info.id
-        ));
-        return Ok(info);
-    }
-    if let Some(img) = existing.iter().find(|v| {
-        matches!(
-            v.get("status").and_then(Value::as_str),
-            Some("saving" | "importing" | "uploading")
-        )
-    }) {
-        let id = str_field(img, "id");
-        progress.finish(&format!(
-            "image `{}` ({id}) is being uploaded by someone else; waiting for it",
-            spec.name
-        ));
-        let v = glance
-            .wait_active(&id, &spec.name, spec.timeouts.active, progress)
-            .await?;
-        return Ok(ImageInfo::from_value(&v, ImageOutcome::Adopted));
-    }
-    if let Some(img) = existing.first() {
-        let id = str_field(img, "id");
-        let status = str_field(img, "status");
-        let why = match status.as_str() {
-            "queued" => "it has no data (an upload was interrupted, or is about to start)",
-            "killed" => "its upload failed",
-            "deactivated" => "an admin deactivated it",
-            _ => "it is not usable",
-        };
-        progress.finish(&format!("image `{}` is `{status}`", spec.name));
-        return Err(CloudError::config(format!(
-            "image `{}` ({id}) on cloud `{cloud}` is `{status}`: {why}",
-            spec.name
-        ))
-        .hint(format!(
-            "if no upload is running, delete it (`openstack --os-cloud {cloud} image delete \
-             {id}`) and run again; or set `node_image` to another, active image"
-        )));
+        if let Some(img) = crate::cloud::api::newest_preferring_active(active.clone()) {
+            let info = ImageInfo::from_value(img, ImageOutcome::Adopted);
+            if active.len() > 1 || blocking.is_some() || !live.is_empty() {
+                progress.message(&format!(
+                    "{} images are named `{}`; using the active one `{}`",
+                    existing.len(),
+                    spec.name,
+                    info.id
+                ));
+            }
+            progress.finish(&format!(
+                "image `{}` exists and is active ({})",
+                spec.name, info.id
+            ));
+            return Ok(Some(info));
+        }
+        if let Some(other) = live.first() {
+            let id = str_field(other, "id");
+            if !*waited {
+                progress.message(&format!(
+                    "image `{}` is being uploaded by another run (`{}` {id}, `{}`); waiting \
+                     for it",
+                    spec.name,
+                    str_field(other, "name"),
+                    str_field(other, "status")
+                ));
+                *waited = true;
+            }
+            let limit = spec.timeouts.upload_stale + spec.timeouts.active;
+            if started.elapsed() > limit {
+                return Err(CloudError::new(
+                    CloudErrorKind::Transport,
+                    format!(
+                        "image `{}` on cloud `{cloud}`: the upload of another run ({id}) did \
+                         not finish within {}",
+                        spec.name,
+                        human_age(limit)
+                    ),
+                )
+                .hint(format!(
+                    "watch it with `openstack --os-cloud {cloud} image show {id}`; delete it \
+                     if no upload is running, and run again"
+                )));
+            }
+            if !sleep_unless_interrupted(spec.timeouts.poll).await {
+                return Err(interrupted_error(spec, "while waiting for the upload of"));
+            }
+            continue;
+        }
+        if let Some(img) = blocking {
+            let id = str_field(img, "id");
+            let status = str_field(img, "status");
+            let why = match status.as_str() {
+                "queued" => "it has no data (an upload was interrupted, or is about to start)",
+                "deactivated" => "an admin deactivated it",
+                _ => "it is not usable",
+            };
+            progress.finish(&format!("image `{}` is `{status}`", spec.name));
+            return Err(CloudError::config(format!(
+                "image `{}` ({id}) on cloud `{cloud}` is `{status}`: {why}",
+                spec.name
+            ))
+            .hint(format!(
+                "if no upload is running, delete it (`openstack --os-cloud {cloud} image delete \
+                 {id}`) and run again (a `queued` one is removed by itself after {}); or set \
+                 `node_image` to another, active image",
+                human_age(spec.timeouts.queued_stale)
+            )));
+        }
+        break;
     }
     progress.finish(&format!("image `{}` is missing; uploading it", spec.name));
 
@@ -381,36 +656,53 @@ pub async fn ensure_image(
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
     let properties = properties(spec, build_date);
 
-    progress.phase(&format!("creating image `{}`", spec.name));
-    let created = glance.create(spec, format, min_disk, &properties).await?;
+    progress.phase(&format!("creating image `{inflight}`"));
+    let mut properties = properties;
+    properties.insert(UPLOAD_PROPERTY.into(), "in-progress".into());
+    properties.insert(OWNER_PROPERTY.into(), owner_tag());
+    let created = glance
+        .create(spec, &inflight, format, min_disk, &properties)
+        .await?;
     let id = str_field(&created, "id");
-    progress.finish(&format!("created image `{}` ({id})", spec.name));
+    progress.finish(&format!("created image `{inflight}` ({id})"));
 
-    match upload_and_wait(&glance, spec, &id, source, progress).await {
-        Ok(info) => Ok(info),
-        Err(e) => {
-            let e = match glance.delete(&id).await {
-                Ok(()) => {
-                    progress.message(&format!(
-                        "deleted the incomplete image `{}` ({id})",
-                        spec.name
-                    ));
-                    e
-                }
-                Err(d) => {
-                    let hint = format!(
-                        "the image was not deleted ({}); delete it with `openstack --os-cloud \
-                         {cloud} image delete {id}`",
-                        d.message
-                    );
-                    CloudError {
-                        hint: Some(hint),
-                        ..e
-                    }
-                }
-            };
-            Err(e)
+    // The guard: of the in-flight images created about now, the oldest uploads.
+    if !sleep_unless_interrupted(spec.timeouts.settle).await {
+        let e = interrupted_error(spec, "before uploading");
+        return Err(delete_ours(glance, spec, &id, e, progress).await);
+    }
+    let rivals = match glance.find_by_name(&inflight).await {
+        Ok(r) => r,
+        Err(e) => return Err(delete_ours(glance, spec, &id, e, progress).await),
+    };
+    let winner = rivals
+        .iter()
+        .filter(|v| str_field(v, "id") == id || stale_reason(v, &spec.timeouts).is_none())
+        .min_by_key(|v| (str_field(v, "created_at"), str_field(v, "id")))
+        .map(|v| str_field(v, "id"));
+    if winner.as_deref().is_some_and(|w| w != id) {
+        progress.message(&format!(
+            "another run started uploading image `{}` at the same time; leaving it to that run",
+            spec.name
+        ));
+        glance.delete(&id).await?;
+        return Ok(None);
+    }
+
+    let result = upload_and_wait(glance, spec, &id, source, progress).await;
+    let result = match result {
+        Ok(info) => glance.finish_upload(spec, &id).await.map(|()| ImageInfo {
+            name: spec.name.clone(),
+            ..info
+        }),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(info) => {
+            progress.message(&format!("image `{}` ({id}) is active", spec.name));
+            Ok(Some(info))
         }
+        Err(e) => Err(delete_ours(glance, spec, &id, e, progress).await),
     }
 }
 
@@ -809,6 +1101,7 @@ impl Glance<'_> {
     async fn create(
         &self,
         spec: &ImageSpec,
+        name: &str,
         format: DiskFormat,
         min_disk: u64,
         properties: &BTreeMap<String, String>,
@@ -820,7 +1113,7 @@ impl Glance<'_> {
             ))
         };
         let mut b = create::Request::builder();
-        b.name(std::borrow::Cow::from(spec.name.clone()))
+        b.name(std::borrow::Cow::from(name.to_string()))
             .disk_format(match format {
                 DiskFormat::Qcow2 => create::DiskFormat::Qcow2,
                 DiskFormat::Raw => create::DiskFormat::Raw,
@@ -842,7 +1135,7 @@ impl Glance<'_> {
         let v: Value = ep
             .query_async(self.session.client())
             .await
-            .map_err(|e| self.api_error(format!("cannot create image `{}`", spec.name), e))?;
+            .map_err(|e| self.api_error(format!("cannot create image `{name}`"), e))?;
         if v.get("id").and_then(Value::as_str).is_none() {
             return Err(CloudError::new(
                 CloudErrorKind::Api,
@@ -863,6 +1156,53 @@ impl Glance<'_> {
         ep.query_async(self.session.client())
             .await
             .map_err(|e| self.api_error(format!("cannot show image `{id}`"), e))
+    }
+
+    /// Gives the uploaded, active in-flight image `id` its final name and drops the
+    /// in-flight properties, in one JSON-patch request (so it is never seen under both
+    /// names or neither).
+    async fn finish_upload(&self, spec: &ImageSpec, id: &str) -> Result<(), CloudError> {
+        let base = self.session.endpoint("image").await?;
+        let url = format!("{}/images/{id}", glance_v2(&base));
+        let ops = serde_json::json!([
+            {"op": "replace", "path": "/name", "value": spec.name},
+            {"op": "remove", "path": format!("/{UPLOAD_PROPERTY}")},
+            {"op": "remove", "path": format!("/{OWNER_PROPERTY}")},
+        ]);
+        let client = self.http_client(spec)?;
+        let mut req = client
+            .patch(&url)
+            .timeout(Duration::from_secs(60))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/openstack-images-v2.1-json-patch",
+            )
+            .body(ops.to_string());
+        if let Some(token) = self.session.client().get_auth_token() {
+            req = req.header("X-Auth-Token", token.expose_secret());
+        }
+        let what = format!(
+            "cannot rename the uploaded image `{}` ({id}) to `{}` on cloud `{}`",
+            in_flight_name(&spec.name),
+            spec.name,
+            self.cloud
+        );
+        let resp = req.send().await.map_err(|e| {
+            CloudError::new(
+                CloudErrorKind::Transport,
+                format!("{what}: {}", crate::cloud::retry::transport_message(&e)),
+            )
+            .source(e)
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(CloudError::new(
+                CloudErrorKind::Api,
+                format!("{what}: {status}: {}", glance_message(&body)),
+            ));
+        }
+        Ok(())
     }
 
     /// Deletes image `id`; 404 counts as deleted.
@@ -912,9 +1252,16 @@ impl Glance<'_> {
         let mut last_bytes = 0u64;
         let mut last_move = Instant::now();
         let mut done_at: Option<Instant> = None;
+        let mut interrupted = false;
         let result = loop {
             tokio::select! {
                 r = &mut send => break Some(r),
+                _ = crate::interrupt::interrupted(), if !interrupted => {
+                    // Abort: dropping the request ends the body without its final chunk,
+                    // so Glance never makes the image active; the caller deletes it.
+                    interrupted = true;
+                    break None;
+                }
                 _ = tick.tick() => {
                     let now = transfer.bytes.load(Ordering::Relaxed);
                     progress.bytes(now);
@@ -964,6 +1311,10 @@ impl Glance<'_> {
                 .hint("run again; if it keeps failing, check the network path to the server"));
             }
             _ => {}
+        }
+        if interrupted {
+            progress.finish("upload aborted");
+            return Err(interrupted_error(spec, "while uploading"));
         }
         let resp = match result {
             None => {
@@ -1140,7 +1491,13 @@ impl Glance<'_> {
                     self.cloud
                 )));
             }
-            tokio::time::sleep(delay).await;
+            if !sleep_unless_interrupted(delay).await {
+                progress.finish(&format!("image `{name}` is still `{status}`"));
+                return Err(CloudError::new(
+                    CloudErrorKind::Interrupted,
+                    format!("interrupted while waiting for image `{name}` ({id}) to become active"),
+                ));
+            }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }

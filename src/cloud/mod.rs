@@ -82,6 +82,8 @@ pub enum CloudErrorKind {
     Api,
     /// Timeout, connection refused, TLS failure.
     Transport,
+    /// Stopped by SIGINT/SIGTERM (see [`crate::interrupt`]); what was created is cleaned up.
+    Interrupted,
 }
 
 impl CloudError {

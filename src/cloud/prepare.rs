@@ -293,21 +293,9 @@ async fn plan_image(
             plan.outputs.image_id = Some(img.id);
             (Some(img.min_disk_gib), Some(img.min_ram_mib))
         }
-        Some(img) => {
-            plan.push(
-                "image",
-                &name,
-                State::Error,
-                format!("the image is `{}`, not `active`", img.status),
-            )
-            .hint = Some(format!(
-                "wait until its upload finishes (`openstack image show {}`), or delete it if \
-                 none is running, then re-run",
-                img.id
-            ));
-            (None, None)
-        }
-        None => match image_source::resolve(settings, &images.timeouts).await {
+        // Not active: a leftover of an interrupted upload, or an upload in flight. The upload
+        // step removes a stale leftover (and waits for a live upload) before uploading.
+        leftover => match image_source::resolve(settings, &images.timeouts).await {
             Err(e) => {
                 let s = plan.push(
                     "image",
@@ -320,7 +308,14 @@ async fn plan_image(
             }
             Ok(source) => {
                 let min_disk = source.min_disk_gib();
-                let detail = source.describe(settings);
+                let mut detail = source.describe(settings);
+                if let Some(img) = &leftover {
+                    detail = format!(
+                        "{detail}; image `{}` of that name is `{}` (a stale leftover is removed \
+                         first, a running upload is waited for)",
+                        img.id, img.status
+                    );
+                }
                 let converter = if source.needs_conversion(settings) {
                     Some(image_convert::qemu_img_version())
                 } else {
@@ -941,6 +936,16 @@ async fn create_node_access(
     Ok(())
 }
 
+/// A safe point between steps: an error (kind `Interrupted`) once SIGINT/SIGTERM came in.
+fn safe_point(at: &str) -> Result<(), CloudError> {
+    crate::interrupt::check(at).map_err(|i| {
+        CloudError::new(super::CloudErrorKind::Interrupted, i.to_string()).hint(
+            "what was created so far stays; run the command again to finish (every step is \
+             create-or-adopt)",
+        )
+    })
+}
+
 /// Executes the `create` steps of a plan without problems, in order: application
 /// credential, server groups, cilium security group and rules. Each is create-or-adopt, so
 /// a re-run after a failure finishes the job.
@@ -986,6 +991,7 @@ pub async fn execute(
         plan.outputs.image_id = Some(info.id);
     }
 
+    safe_point("before creating the application credential")?;
     // Application credential.
     let appcred_name = names.app_credential();
     let recreate = match &plan.appcred {
@@ -1016,6 +1022,7 @@ pub async fn execute(
         plan.outputs.app_credential_file = Some(file);
     }
 
+    safe_point("before creating the server groups")?;
     // Server groups.
     if settings.anti_affinity {
         let cp_policy = if settings.soft_anti_affinity_controller {
@@ -1062,6 +1069,7 @@ pub async fn execute(
     }
 
     // Cilium security group and rules.
+    safe_point("before creating the cilium security group")?;
     let sg_step = "security-group cilium";
     if plan
         .steps

@@ -530,6 +530,7 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
         return Ok(report);
     }
 
+    crate::interrupt::check("before applying the cluster's objects (the cloud is prepared)")?;
     progress.phase(&format!(
         "applying {} objects to the management cluster",
         objs.len()
@@ -541,7 +542,22 @@ pub async fn run(opts: &Options, runner: &dyn Runner, progress: &dyn Progress) -
     }
     progress.finish("applied");
     let refs = cluster_refs(&objs)?;
-    wait::until_converged(&mgmt, &server, &refs, opts.timeout, "create", progress).await?;
+    tokio::select! {
+        r = wait::until_converged(&mgmt, &server, &refs, opts.timeout, "create", progress) => {
+            r?;
+        }
+        signal = crate::interrupt::interrupted() => {
+            progress.finish("stopped waiting");
+            return Err(crate::interrupt::Interrupted {
+                signal,
+                at: "waiting for the cluster (it keeps converging; run create-cluster again \
+                     to wait and install the addons)"
+                    .into(),
+            }
+            .into());
+        }
+    }
+    crate::interrupt::check("before installing the addons (run create-cluster again)")?;
 
     let wl = workload_and_addons(
         opts,

@@ -140,6 +140,9 @@ pub async fn run(
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
+    crate::interrupt::check(&format!(
+        "before deleting Cluster `{NAMESPACE}/{name}` (run delete-cluster again)"
+    ))?;
     progress.phase(&format!("deleting Cluster `{NAMESPACE}/{name}`"));
     delete_ok(
         refs.cluster_api(mgmt)

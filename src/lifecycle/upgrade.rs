@@ -258,6 +258,10 @@ pub async fn run(
             .zip(&report.objects)
             .filter(|(o, p)| Stage::of(kind_of(o)) == stage && p.change != Change::Unchanged)
             .collect();
+        crate::interrupt::check(&format!(
+            "before applying the {} (run upgrade-cluster again to continue)",
+            stage.title()
+        ))?;
         if !of_stage.is_empty() {
             progress.phase(&format!("applying {} {}", of_stage.len(), stage.title()));
             for (o, _) in &of_stage {

@@ -328,6 +328,13 @@ pub async fn execute(
     }
 }
 
+/// A safe point between steps: an error once SIGINT/SIGTERM came in.
+fn safe_point(at: &str) -> Result<(), MgmtError> {
+    crate::interrupt::check(at).map_err(|i| {
+        MgmtError::new(i.to_string()).hint("what was done so far stays; run the command again")
+    })
+}
+
 async fn execute_inner(
     req: &Request,
     runner: &dyn Runner,
@@ -340,6 +347,7 @@ async fn execute_inner(
     let http = install::http_client(&req.install)?;
     let mut orc_manifest: Option<(ToolSpec, Vec<u8>)> = None;
     for p in &planned {
+        safe_point(&format!("before installing {}", p.spec.name))?;
         match p.action {
             Action::UpToDate => tool_step(report, p, State::Skipped),
             Action::Refused => {} // excluded above
@@ -358,6 +366,7 @@ async fn execute_inner(
     }
 
     // 2. The cluster.
+    safe_point("before changing the management cluster")?;
     let loaded = client::load(&req.target)?;
     let server = loaded.server.clone();
     progress.message(&format!(

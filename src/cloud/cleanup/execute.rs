@@ -215,7 +215,9 @@ pub async fn execute<D: Deleter + Sync>(
     let mut running = FuturesUnordered::new();
     let parallelism = opts.parallelism.max(1);
     loop {
-        while running.len() < parallelism {
+        // A safe point: after SIGINT/SIGTERM the running deletions finish, no new one
+        // starts; what is left is reported as not scheduled (a re-run continues).
+        while running.len() < parallelism && crate::interrupt::signal().is_none() {
             let Some(i) = ready.pop_front() else { break };
             running.push(async move {
                 let t = Instant::now();
@@ -262,8 +264,12 @@ pub async fn execute<D: Deleter + Sync>(
         .copied()
         .chain((0..n).filter(|i| rank[*i] == usize::MAX))
         .map(|i| {
-            let o = outcome[i].clone().unwrap_or(Outcome::Blocked {
-                holder: "not scheduled".into(),
+            let o = outcome[i].clone().unwrap_or_else(|| Outcome::Blocked {
+                holder: if crate::interrupt::signal().is_some() {
+                    "not started: interrupted".into()
+                } else {
+                    "not scheduled".into()
+                },
             });
             result(&plan.nodes[i], o)
         })
