@@ -724,13 +724,17 @@ fn the_clusters_credential_expires_as_set_and_reaches_the_services() {
         left > chrono::TimeDelta::hours(47) && left <= chrono::TimeDelta::hours(48),
         "{expires}"
     );
-    assert_eq!(plan["warnings"], Value::Null, "a new credential draws no warning");
+    assert_eq!(
+        plan["warnings"],
+        Value::Null,
+        "a new credential draws no warning"
+    );
 
-    let state = dir.path().join("home/.local/state/scs-capi/m7x1/appcred.yaml");
-    let used: Value = serde_json::from_str(
-        &cloud.python(USE_APPCRED, &[&state.display().to_string()]),
-    )
-    .unwrap();
+    let state = dir
+        .path()
+        .join("home/.local/state/scs-capi/m7x1/appcred.yaml");
+    let used: Value =
+        serde_json::from_str(&cloud.python(USE_APPCRED, &[&state.display().to_string()])).unwrap();
     assert_eq!(
         used,
         serde_json::json!({"compute": "ok", "network": "ok", "image": "ok",
@@ -743,21 +747,34 @@ fn the_clusters_credential_expires_as_set_and_reaches_the_services() {
     assert_exit(&o, 0);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        stderr.contains("warning: application credential `capi-m7x1-appcred` of cluster `m7x1` expires on")
-            && stderr.contains("(in 1 days)")
+        stderr.contains(
+            "warning: application credential `capi-m7x1-appcred` of cluster `m7x1` expires on"
+        ) && stderr.contains("(in 1 day)")
             && stderr.contains("docs/maintenance.md"),
         "{}",
         text(&o)
     );
-    assert!(String::from_utf8_lossy(&o.stdout).contains("expires "), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("expires "),
+        "{}",
+        text(&o)
+    );
     let o = run(
         dir.path(),
         &clouds,
         &["prepare-cloud", "-f", &f, "--output", "json"],
     );
     let plan: Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(plan["outputs"]["app_credential_expires_at"], format!("{expires}.000000"));
-    assert!(plan["warnings"][0].as_str().unwrap_or("").contains("capi-m7x1-appcred"));
+    assert_eq!(
+        plan["outputs"]["app_credential_expires_at"],
+        format!("{expires}.000000")
+    );
+    assert!(
+        plan["warnings"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("capi-m7x1-appcred")
+    );
 
     let o = run(
         dir.path(),

@@ -267,6 +267,15 @@ pub fn parse_keystone_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|n| n.and_utc())
 }
 
+/// `1 day`, `12 days`.
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
+    }
+}
+
 /// `expires 2027-12-07 (in 365 days)`, `expired on ...`, `never expires`.
 fn describe_expiry(expires_at: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> String {
     let Some(e) = expires_at else {
@@ -274,14 +283,14 @@ fn describe_expiry(expires_at: Option<&str>, now: chrono::DateTime<chrono::Utc>)
     };
     match parse_keystone_time(e) {
         Some(at) if at <= now => format!(
-            "expired on {} ({} days ago)",
+            "expired on {} ({} ago)",
             at.format("%Y-%m-%d"),
-            (now - at).num_days()
+            days((now - at).num_days())
         ),
         Some(at) => format!(
-            "expires {} (in {} days)",
+            "expires {} (in {})",
             at.format("%Y-%m-%d"),
-            (at - now).num_days()
+            days((at - now).num_days())
         ),
         None => format!("expires `{e}`"),
     }
@@ -306,19 +315,20 @@ pub fn expiry_warning(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<String> {
     let at = parse_keystone_time(expires_at)?;
-    let days = (at - now).num_days();
+    let left = (at - now).num_days();
     let date = at.format("%Y-%m-%d %H:%M UTC");
     let what = if at <= now {
         format!(
-            "application credential `{name}` of cluster `{cluster}` expired on {date} ({} days \
+            "application credential `{name}` of cluster `{cluster}` expired on {date} ({} \
              ago): the cluster's CAPO, OCCM and Cinder CSI can no longer reach the cloud",
-            (now - at).num_days()
+            days((now - at).num_days())
         )
-    } else if days < EXPIRY_WARNING_DAYS {
+    } else if left < EXPIRY_WARNING_DAYS {
         format!(
             "application credential `{name}` of cluster `{cluster}` expires on {date} (in \
-             {days} days): from then on the cluster's CAPO, OCCM and Cinder CSI can no longer \
-             reach the cloud"
+             {}): from then on the cluster's CAPO, OCCM and Cinder CSI can no longer \
+             reach the cloud",
+            days(left)
         )
     } else {
         return None;
