@@ -675,7 +675,7 @@ def call(f):
 out = {
   "compute": call(lambda: list(a.compute.servers())),
   "network": call(lambda: list(a.network.networks())),
-  "image": call(lambda: a.image.get("/v2/images").raise_for_status()),
+  "image": call(lambda: a.image.get("/images").raise_for_status()),
   "load-balancer": call(lambda: list(a.load_balancer.load_balancers())),
   "block-storage": call(lambda: list(a.block_storage.volumes())),
   "expires_at": [x.expires_at for x in t.identity.application_credentials(t.current_user_id)
