@@ -6,6 +6,7 @@
 locals {
   settings_keys = [
     "anti_affinity",
+    "app_credential_expires_in",
     "availability_zone",
     "calico_version",
     "capi_openstack_version",

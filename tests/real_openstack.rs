@@ -655,3 +655,131 @@ fn answer(sock: std::net::TcpStream, dir: &Path) -> std::io::Result<()> {
     std::io::copy(&mut f.take(count), &mut sock)?;
     Ok(())
 }
+
+/// Logs in with the application credential in `appcred.yaml` (argv[1]) and calls each
+/// service CAPO, OCCM and the Cinder CSI use; prints what each answered and the
+/// credential's `expires_at` as Keystone lists it to the tenant.
+const USE_APPCRED: &str = r#"
+import json, sys, yaml, openstack
+doc = yaml.safe_load(open(sys.argv[1]))
+t = openstack.connect(cloud="tenant")
+a = openstack.connect(auth_type="v3applicationcredential", auth={"auth_url": t.auth["auth_url"],
+    "application_credential_id": doc["application_credential_id"],
+    "application_credential_secret": doc["application_credential_secret"]},
+    region_name=t.config.config.get("region_name"), identity_api_version="3")
+def call(f):
+    try:
+        f(); return "ok"
+    except Exception as e:
+        return type(e).__name__ + ": " + str(e)[:200]
+out = {
+  "compute": call(lambda: list(a.compute.servers())),
+  "network": call(lambda: list(a.network.networks())),
+  "image": call(lambda: a.image.get("/images").raise_for_status()),
+  "load-balancer": call(lambda: list(a.load_balancer.load_balancers())),
+  "block-storage": call(lambda: list(a.block_storage.volumes())),
+  "expires_at": [x.expires_at for x in t.identity.application_credentials(t.current_user_id)
+                 if x.id == doc["application_credential_id"]],
+}
+print(json.dumps(out))
+"#;
+
+/// `app_credential_expires_in` reaches Keystone: the credential prepare-cloud creates
+/// expires when the plan said, a re-run warns when it expires within 30 days, and the
+/// credential reaches every service CAPO, OCCM and the Cinder CSI call.
+#[test]
+fn the_clusters_credential_expires_as_set_and_reaches_the_services() {
+    let cloud = RealCloud::get();
+    let _serial = RealCloud::lock();
+    let dir = tempfile::tempdir().unwrap();
+    let clouds = write_tenant_clouds(&cloud, dir.path());
+    let f = settings(
+        dir.path(),
+        "m7x1",
+        "tenant",
+        "node_image: cirros-fake\nanti_affinity: false\napp_credential_expires_in: 2d\n",
+    );
+    let o = run(
+        dir.path(),
+        &clouds,
+        &["cleanup", "-f", &f, "--yes", "--force"],
+    );
+    assert_exit(&o, 0);
+    let o = run(
+        dir.path(),
+        &clouds,
+        &["prepare-cloud", "-f", &f, "--output", "json"],
+    );
+    assert_exit(&o, 0);
+    let plan: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let expires = plan["outputs"]["app_credential_expires_at"]
+        .as_str()
+        .expect("the plan shows the expiry")
+        .to_string();
+    let at = chrono::NaiveDateTime::parse_from_str(&expires, "%Y-%m-%dT%H:%M:%S")
+        .expect("Keystone's form")
+        .and_utc();
+    let left = at - chrono::Utc::now();
+    assert!(
+        left > chrono::TimeDelta::hours(47) && left <= chrono::TimeDelta::hours(48),
+        "{expires}"
+    );
+    assert_eq!(
+        plan["warnings"],
+        Value::Null,
+        "a new credential draws no warning"
+    );
+
+    let state = dir
+        .path()
+        .join("home/.local/state/scs-capi/m7x1/appcred.yaml");
+    let used: Value =
+        serde_json::from_str(&cloud.python(USE_APPCRED, &[&state.display().to_string()])).unwrap();
+    assert_eq!(
+        used,
+        serde_json::json!({"compute": "ok", "network": "ok", "image": "ok",
+            "load-balancer": "ok", "block-storage": "ok",
+            "expires_at": [format!("{expires}.000000")]}),
+    );
+
+    // The re-run finds it expiring in 2 days and says so, in text and in JSON.
+    let o = run(dir.path(), &clouds, &["prepare-cloud", "-f", &f]);
+    assert_exit(&o, 0);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(
+            "warning: application credential `capi-m7x1-appcred` of cluster `m7x1` expires on"
+        ) && stderr.contains("(in 1 day)")
+            && stderr.contains("docs/maintenance.md"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("expires "),
+        "{}",
+        text(&o)
+    );
+    let o = run(
+        dir.path(),
+        &clouds,
+        &["prepare-cloud", "-f", &f, "--output", "json"],
+    );
+    let plan: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        plan["outputs"]["app_credential_expires_at"],
+        format!("{expires}.000000")
+    );
+    assert!(
+        plan["warnings"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("capi-m7x1-appcred")
+    );
+
+    let o = run(
+        dir.path(),
+        &clouds,
+        &["cleanup", "-f", &f, "--yes", "--force"],
+    );
+    assert_exit(&o, 0);
+}

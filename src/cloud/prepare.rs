@@ -27,7 +27,7 @@ use super::image_source::{self, NodeImageSource};
 use super::names::{ClusterNames, ServerGroupRole};
 use super::{CloudError, CloudErrorKind, Secret, Session};
 use crate::settings::Settings;
-use crate::settings::values::{OvnLbProvider, Toggle};
+use crate::settings::values::{Lifetime, OvnLbProvider, Toggle};
 use crate::ui::Progress;
 
 /// The namespace of the cluster's CAPI objects (R4: `default`); only CAPO's names use it.
@@ -115,6 +115,9 @@ pub struct Outputs {
     pub app_credential_id: Option<String>,
     /// Where the application credential's secret is stored (0600).
     pub app_credential_file: Option<PathBuf>,
+    /// When the application credential expires (UTC, `2027-12-07T03:00:00`, the form
+    /// Keystone takes), or `never`: the existing one's, or the one to be created.
+    pub app_credential_expires_at: Option<String>,
 }
 
 /// The plan (and after execution, the result) for one cluster.
@@ -125,8 +128,14 @@ pub struct Plan {
     pub dry_run: bool,
     pub steps: Vec<Step>,
     pub outputs: Outputs,
+    /// Things to act on that do not stop the plan (a credential about to expire).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(skip)]
     appcred: AppCredPlan,
+    /// `expires_at` of a credential to be created (`None`: never).
+    #[serde(skip)]
+    appcred_expires_at: Option<String>,
     /// The source of a node image to upload (step `image` in state `create`).
     #[serde(skip)]
     image_source: Option<NodeImageSource>,
@@ -151,6 +160,16 @@ enum AppCredPlan {
 }
 
 impl Plan {
+    /// Fixes the `expires_at` of the credential to be created: now plus `lifetime`.
+    fn set_new_expiry(&mut self, lifetime: Lifetime) {
+        self.appcred_expires_at = credential_expires_at(chrono::Utc::now(), lifetime);
+        self.outputs.app_credential_expires_at = Some(
+            self.appcred_expires_at
+                .clone()
+                .unwrap_or_else(|| "never".into()),
+        );
+    }
+
     /// The id of the application credential this plan would delete and create anew
     /// because its secret is not in the state directory.
     pub fn replaced_app_credential(&self) -> Option<&str> {
@@ -223,6 +242,101 @@ impl Plan {
         }
         Err(err)
     }
+}
+
+/// A credential expiring within this many days draws a warning.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// The `expires_at` Keystone takes for a credential created at `now` that lives `lifetime`
+/// (UTC, whole seconds, `2027-12-07T03:00:00`); `None` for `never`.
+pub fn credential_expires_at(
+    now: chrono::DateTime<chrono::Utc>,
+    lifetime: Lifetime,
+) -> Option<String> {
+    let hours = i64::try_from(lifetime.hours()?).ok()?;
+    let at = now.checked_add_signed(chrono::TimeDelta::try_hours(hours)?)?;
+    Some(at.format("%Y-%m-%dT%H:%M:%S").to_string())
+}
+
+/// Keystone's `expires_at` (`2027-12-07T03:16:33.000000`, UTC, sometimes with `Z`).
+pub fn parse_keystone_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = s.trim().trim_end_matches('Z');
+    let t = t.strip_suffix("+00:00").unwrap_or(t);
+    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+/// `1 day`, `12 days`.
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// `expires 2027-12-07 (in 365 days)`, `expired on ...`, `never expires`.
+fn describe_expiry(expires_at: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let Some(e) = expires_at else {
+        return "never expires".into();
+    };
+    match parse_keystone_time(e) {
+        Some(at) if at <= now => format!(
+            "expired on {} ({} ago)",
+            at.format("%Y-%m-%d"),
+            days((now - at).num_days())
+        ),
+        Some(at) => format!(
+            "expires {} (in {})",
+            at.format("%Y-%m-%d"),
+            days((at - now).num_days())
+        ),
+        None => format!("expires `{e}`"),
+    }
+}
+
+fn describe_new_expiry(lifetime: Lifetime, now: chrono::DateTime<chrono::Utc>) -> String {
+    match credential_expires_at(now, lifetime) {
+        Some(at) => format!(
+            "{} (`app_credential_expires_in: {lifetime}`)",
+            describe_expiry(Some(&at), now)
+        ),
+        None => "never expires (`app_credential_expires_in: never`)".into(),
+    }
+}
+
+/// The warning for a credential that expires within [`EXPIRY_WARNING_DAYS`] or has
+/// expired; `None` otherwise (and for a date that does not parse).
+pub fn expiry_warning(
+    cluster: &str,
+    name: &str,
+    expires_at: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let at = parse_keystone_time(expires_at)?;
+    let left = (at - now).num_days();
+    let date = at.format("%Y-%m-%d %H:%M UTC");
+    let what = if at <= now {
+        format!(
+            "application credential `{name}` of cluster `{cluster}` expired on {date} ({} \
+             ago): the cluster's CAPO, OCCM and Cinder CSI can no longer reach the cloud",
+            days((now - at).num_days())
+        )
+    } else if left < EXPIRY_WARNING_DAYS {
+        format!(
+            "application credential `{name}` of cluster `{cluster}` expires on {date} (in \
+             {}): from then on the cluster's CAPO, OCCM and Cinder CSI can no longer \
+             reach the cloud",
+            days(left)
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{what}; scs-capi cannot rotate it yet (`scs-capi rotate-credentials` is planned): see \
+         docs/maintenance.md, \"Application credential\", for what to do"
+    ))
 }
 
 /// Where a cluster's local state lives: `$XDG_STATE_HOME/scs-capi/<cluster>` (else
@@ -359,7 +473,9 @@ pub async fn plan(
         dry_run,
         steps: Vec::new(),
         outputs: Outputs::default(),
+        warnings: Vec::new(),
         appcred: AppCredPlan::None,
+        appcred_expires_at: None,
         image_source: None,
     };
     progress.message(&format!(
@@ -700,13 +816,27 @@ pub async fn plan(
     } else {
         match appcred? {
             Some(c) if stored_app_credential_id(&cred_file).as_deref() == Some(c.id.as_str()) => {
+                let now = chrono::Utc::now();
                 plan.push(
                     "app credential",
                     &appcred_name,
                     State::Ok,
-                    format!("exists, secret in `{}`", cred_file.display()),
+                    format!(
+                        "exists, {}; secret in `{}`",
+                        describe_expiry(c.expires_at.as_deref(), now),
+                        cred_file.display()
+                    ),
                 )
                 .id = Some(c.id.clone());
+                if let Some(w) = c
+                    .expires_at
+                    .as_deref()
+                    .and_then(|e| expiry_warning(&cluster, &appcred_name, e, now))
+                {
+                    plan.warnings.push(w);
+                }
+                plan.outputs.app_credential_expires_at =
+                    Some(c.expires_at.clone().unwrap_or_else(|| "never".into()));
                 plan.outputs.app_credential_id = Some(c.id);
                 plan.outputs.app_credential_file = Some(cred_file.clone());
             }
@@ -722,6 +852,7 @@ pub async fn plan(
                 )
                 .id = Some(c.id.clone());
                 plan.appcred = AppCredPlan::Recreate(c.id);
+                plan.set_new_expiry(settings.app_credential_expires_in);
             }
             None => {
                 plan.push(
@@ -729,12 +860,14 @@ pub async fn plan(
                     &appcred_name,
                     State::Create,
                     format!(
-                        "restricted, roles {}; secret to `{}`",
+                        "restricted, roles {}, {}; secret to `{}`",
                         APP_CREDENTIAL_ROLES.join(", "),
+                        describe_new_expiry(settings.app_credential_expires_in, chrono::Utc::now()),
                         cred_file.display()
                     ),
                 );
                 plan.appcred = AppCredPlan::Create;
+                plan.set_new_expiry(settings.app_credential_expires_in);
             }
         }
     }
@@ -1008,7 +1141,11 @@ pub async fn execute(
         }
         progress.message(&format!("creating application credential `{appcred_name}`"));
         let (id, secret) = session
-            .create_restricted_app_credential(&appcred_name, APP_CREDENTIAL_ROLES, None)
+            .create_restricted_app_credential(
+                &appcred_name,
+                APP_CREDENTIAL_ROLES,
+                plan.appcred_expires_at.as_deref(),
+            )
             .await?;
         let file = app_credential_file(state);
         write_app_credential(state, &file, session, &appcred_name, &id, &secret)?;
@@ -1016,7 +1153,11 @@ pub async fn execute(
             "app credential",
             State::Created,
             Some(id.clone()),
-            format!("restricted; secret in `{}`", file.display()),
+            format!(
+                "restricted, {}; secret in `{}`",
+                describe_expiry(plan.appcred_expires_at.as_deref(), chrono::Utc::now()),
+                file.display()
+            ),
         );
         plan.outputs.app_credential_id = Some(id);
         plan.outputs.app_credential_file = Some(file);
@@ -1192,6 +1333,66 @@ fn write_app_credential(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        parse_keystone_time(s).unwrap()
+    }
+
+    #[test]
+    fn new_credentials_expire_in_keystones_form() {
+        use crate::settings::values::LifetimeUnit;
+        let now = at("2026-12-07T03:00:00.123456");
+        let days = |amount| Lifetime::After {
+            amount,
+            unit: LifetimeUnit::Days,
+        };
+        assert_eq!(
+            credential_expires_at(now, days(365)).as_deref(),
+            Some("2027-12-07T03:00:00")
+        );
+        let weeks = Lifetime::After {
+            amount: 52,
+            unit: LifetimeUnit::Weeks,
+        };
+        assert_eq!(
+            credential_expires_at(now, weeks).as_deref(),
+            Some("2027-12-06T03:00:00")
+        );
+        assert_eq!(credential_expires_at(now, Lifetime::Never), None);
+        // What Keystone lists back parses, with or without fractions and `Z`.
+        for k in [
+            "2027-12-07T03:00:00.000000",
+            "2027-12-07T03:00:00Z",
+            "2027-12-07T03:00:00",
+        ] {
+            assert_eq!(at(k), at("2027-12-07T03:00:00"), "{k}");
+        }
+        assert_eq!(parse_keystone_time("next year"), None);
+    }
+
+    #[test]
+    fn expiry_warns_within_thirty_days_and_after() {
+        let now = at("2026-12-07T03:00:00");
+        let w = |e: &str| expiry_warning("foo", "capi-foo-appcred", e, now);
+        assert_eq!(w("2027-12-07T03:00:00"), None);
+        assert_eq!(w("2027-01-07T03:00:00"), None, "31 days left");
+        let soon = w("2026-12-19T15:30:00.000000").unwrap();
+        assert!(soon.contains("`capi-foo-appcred`"), "{soon}");
+        assert!(soon.contains("2026-12-19 15:30 UTC"), "{soon}");
+        assert!(soon.contains("in 12 days"), "{soon}");
+        assert!(soon.contains("docs/maintenance.md"), "{soon}");
+        let gone = w("2026-12-01T03:00:00").unwrap();
+        assert!(
+            gone.contains("expired on 2026-12-01") && gone.contains("6 days ago"),
+            "{gone}"
+        );
+        assert_eq!(w("garbage"), None);
+        assert_eq!(describe_expiry(None, now), "never expires");
+        assert_eq!(
+            describe_expiry(Some("2027-12-07T03:00:00"), now),
+            "expires 2027-12-07 (in 365 days)"
+        );
+    }
 
     #[test]
     fn root_volumes_follow_r5s_heuristic() {

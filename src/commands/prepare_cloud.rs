@@ -143,6 +143,9 @@ pub fn run(
     })?;
     // On a failure this shows what was done before it; a re-run finishes the job.
     print_plan(&plan, args.output, out)?;
+    for w in &plan.warnings {
+        let _ = writeln!(err, "warning: {w}");
+    }
     if let Some(e) = failure {
         return Err(e.into());
     }

@@ -153,6 +153,9 @@ pub async fn prepare_cloud(
     let mut plan =
         prepare::plan(&session, &api, settings, &state, &images, dry_run, progress).await?;
     plan.check()?;
+    for w in &plan.warnings {
+        progress.message(&format!("warning: {w}"));
+    }
     if cluster_exists && let Some(id) = plan.replaced_app_credential() {
         return Err(refuse_credential_replacement(settings.name(), id, &state).into());
     }

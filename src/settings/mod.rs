@@ -351,6 +351,50 @@ mod tests {
         assert_eq!(errors, [("use_cilium", Some(2))]);
     }
 
+    /// A credential lifetime names its file, line and key both when it does not parse and
+    /// when it is out of range; `never` and the default pass.
+    #[test]
+    fn app_credential_lifetime_is_checked_with_its_location() {
+        let check = |value: &str| {
+            let file = SourceFile {
+                name: "c.yaml".into(),
+                bytes: format!("cluster_name: c\napp_credential_expires_in: {value}\n")
+                    .into_bytes(),
+            };
+            let opts = validate::Options {
+                is_cluster: true,
+                ..Default::default()
+            };
+            let loaded = load(None, Some(&file), &[], opts);
+            let found: Vec<_> = loaded
+                .diagnostics
+                .iter()
+                .map(|d| (d.key.clone().unwrap_or_default(), d.line, d.to_string()))
+                .collect();
+            (found, loaded.settings.app_credential_expires_in)
+        };
+        for bad in ["1y", "365", "12h", "3651d"] {
+            let (found, _) = check(bad);
+            assert_eq!(found.len(), 1, "{bad}: {found:?}");
+            let (key, line, text) = &found[0];
+            assert_eq!(
+                (key.as_str(), *line),
+                ("app_credential_expires_in", Some(2)),
+                "{bad}"
+            );
+            assert!(text.contains("c.yaml"), "{bad}: {text}");
+        }
+        for good in ["never", "1d", "52w", "8760h"] {
+            let (found, l) = check(good);
+            assert_eq!(found, vec![], "{good}");
+            assert_eq!(l.to_string(), good);
+        }
+        assert_eq!(
+            Settings::default().app_credential_expires_in.hours(),
+            Some(8760)
+        );
+    }
+
     #[test]
     fn starter_file_uncommented_gives_the_defaults() {
         let text = starter_file("demo");

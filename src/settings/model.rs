@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::etcd_defrag::EtcdDefrag;
-use super::values::{Allowlist, Cidr, CiliumBinaries, Nameservers, OvnLbProvider, Toggle};
+use super::values::{
+    Allowlist, Cidr, CiliumBinaries, Lifetime, LifetimeUnit, Nameservers, OvnLbProvider, Toggle,
+};
 use super::versions::KubernetesVersion;
 use crate::render::Profile;
 
@@ -54,6 +56,12 @@ pub struct Settings {
     /// Egress address (CIDR) of the management cluster; always allowed to reach the
     /// kube-API when `restrict_kubeapi` is set (so the tool cannot lock itself out).
     pub mgmt_egress_cidr: Option<Cidr>,
+    /// Lifetime of the cluster's application credential, counted from when
+    /// `prepare-cloud` creates it: `365d`, `8760h`, `52w` (1 day to 10 years) or `never`.
+    /// At expiry CAPO, OCCM and Cinder CSI lose access to the cloud; `prepare-cloud` and
+    /// `create-cluster` warn 30 days before (see docs/maintenance.md, "Application
+    /// credential"). Changing it affects only credentials created afterwards.
+    pub app_credential_expires_in: Lifetime,
 
     // --- the cluster ---
     /// Name of the cluster (a DNS label); defaults to the settings file's name.
@@ -211,6 +219,10 @@ impl Settings {
             },
             capo_instance_create_timeout: 5,
             mgmt_egress_cidr: None,
+            app_credential_expires_in: Lifetime::After {
+                amount: 365,
+                unit: LifetimeUnit::Days,
+            },
             cluster_name: None,
             kubernetes_version,
             node_image: String::new(),

@@ -502,6 +502,18 @@ pub fn validate(loaded: &Loaded, opts: Options) -> Vec<Diagnostic> {
             Some("etcd suggests at most 8 GiB; use 64 to 8192".into()),
         );
     }
+    if let Some(hours) = s.app_credential_expires_in.hours()
+        && !(24..=24 * 3650).contains(&hours)
+    {
+        err(
+            "app_credential_expires_in",
+            format!(
+                "a lifetime of `{}` is out of range",
+                s.app_credential_expires_in
+            ),
+            Some("use 1 day (`1d`) to 10 years (`3650d`), or `never`".into()),
+        );
+    }
     if s.capo_instance_create_timeout == 0 {
         err(
             "capo_instance_create_timeout",

@@ -266,6 +266,134 @@ impl JsonSchema for CiliumBinaries {
     }
 }
 
+/// How long something lives: a whole number of hours, days or weeks (`8760h`, `365d`,
+/// `52w`), or `never`. The unit is kept as written, so a value serializes back the way the
+/// user spelled it. Bounds per key are checked in [`super::validate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    Never,
+    After { amount: u64, unit: LifetimeUnit },
+}
+
+/// The unit of a [`Lifetime`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifetimeUnit {
+    Hours,
+    Days,
+    Weeks,
+}
+
+impl LifetimeUnit {
+    fn suffix(self) -> char {
+        match self {
+            LifetimeUnit::Hours => 'h',
+            LifetimeUnit::Days => 'd',
+            LifetimeUnit::Weeks => 'w',
+        }
+    }
+    fn hours(self) -> u64 {
+        match self {
+            LifetimeUnit::Hours => 1,
+            LifetimeUnit::Days => 24,
+            LifetimeUnit::Weeks => 24 * 7,
+        }
+    }
+}
+
+impl Lifetime {
+    /// The lifetime in hours; `None` for `never` (or a value too large to count).
+    pub fn hours(self) -> Option<u64> {
+        match self {
+            Lifetime::Never => None,
+            Lifetime::After { amount, unit } => amount.checked_mul(unit.hours()),
+        }
+    }
+}
+
+impl fmt::Display for Lifetime {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Lifetime::Never => f.write_str("never"),
+            Lifetime::After { amount, unit } => write!(f, "{amount}{}", unit.suffix()),
+        }
+    }
+}
+
+impl FromStr for Lifetime {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "invalid duration `{s}`: expected a whole number of hours, days or weeks like \
+                 `8760h`, `365d` or `52w`, or `never`"
+            )
+        };
+        let t = s.trim();
+        if t == "never" {
+            return Ok(Lifetime::Never);
+        }
+        let unit = match t.chars().last() {
+            Some('h') => LifetimeUnit::Hours,
+            Some('d') => LifetimeUnit::Days,
+            Some('w') => LifetimeUnit::Weeks,
+            _ => return Err(bad()),
+        };
+        let digits = &t[..t.len() - 1];
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let amount: u64 = digits.parse().map_err(|_| bad())?;
+        let l = Lifetime::After { amount, unit };
+        l.hours().ok_or_else(bad)?;
+        Ok(l)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lifetime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Lifetime;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration like `365d`, `8760h` or `52w`, or `never`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Lifetime, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Lifetime, E> {
+                Err(E::custom(format!(
+                    "invalid duration `{v}`: give a unit, e.g. `{v}d` for days"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Lifetime, E> {
+                Err(E::custom(format!(
+                    "invalid duration `{v}`: expected a duration like `365d`, or `never`"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Lifetime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl JsonSchema for Lifetime {
+    fn schema_name() -> Cow<'static, str> {
+        "Lifetime".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "a whole number of hours, days or weeks (`8760h`, `365d`, `52w`) or `never`",
+            "pattern": "^([0-9]+[hdw]|never)$"
+        })
+    }
+}
+
 /// An IP network in CIDR notation (`10.8.0.0/20`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cidr(pub IpNet);
@@ -532,6 +660,34 @@ mod tests {
         assert_eq!(b.r4_value(), "v0.13.1;v0.11.2");
         assert!("v0.13.1".parse::<CiliumBinaries>().is_err());
         assert!("v0.13.1;latest".parse::<CiliumBinaries>().is_err());
+    }
+
+    #[test]
+    fn lifetimes() {
+        for (text, hours) in [
+            ("365d", Some(8760)),
+            ("8760h", Some(8760)),
+            ("52w", Some(8736)),
+            ("never", None),
+        ] {
+            let l: Lifetime = text.parse().unwrap();
+            assert_eq!(l.hours(), hours, "{text}");
+            assert_eq!(l.to_string(), text);
+        }
+        for bad in [
+            "",
+            "d",
+            "365",
+            "1y",
+            "-1d",
+            "1.5d",
+            "36 5d",
+            "99999999999999999999d",
+            "999999999999999999w",
+        ] {
+            let e = bad.parse::<Lifetime>().unwrap_err();
+            assert!(e.contains("expected a whole number"), "{bad}: {e}");
+        }
     }
 
     #[test]
