@@ -147,11 +147,15 @@ run() {
 # --keep-alive 30: gunicorn closes idle connections after 2 s by default, just when
 # openstacksdk's 2 s status polls reuse them ("Remote end closed connection without
 # response"); real deployments keep connections open longer (Apache, uWSGI, haproxy).
+# Neutron gets two worker processes, as its `api_workers` default (one per CPU) gives on
+# these 2-core machines: one Python process serializes every Neutron call of a client
+# that deletes in parallel. The others stay at one to save memory.
 run_api() {
-  local name=$1 port=$2 app=$3
+  local name=$1 port=$2 app=$3 workers=1
   shift 3
+  [[ $name == neutron ]] && workers=2
   run "$name" env "$@" "$venv/bin/gunicorn" --name "osl-$name" --chdir "$dir/etc" \
-    --bind "127.0.0.1:$port" --workers 1 --threads 4 --timeout 120 --keep-alive 30 --no-control-socket \
+    --bind "127.0.0.1:$port" --workers "$workers" --threads 4 --timeout 120 --keep-alive 30 --no-control-socket \
     "$app:application"
 }
 
