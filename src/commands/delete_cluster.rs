@@ -109,6 +109,7 @@ pub fn run(args: &Args, out: &mut dyn std::io::Write, err: &mut dyn std::io::Wri
         let mut line = |l: &str| progress.message(l);
         let cleanup =
             cleanup::connect_and_run(cloud, &names, policy, args.dry_run, &mut line).await?;
+        progress.finish("cloud cleaned up");
         Ok::<_, Error>((report, cleanup))
     })?;
     let io = |e: std::io::Error| Error::Other(e.into());

@@ -13,7 +13,7 @@ const USAGE: &str = "usage: fake-openstack [--port PORT] [--seed demo] [--cluste
                 (1 control plane, 2 workers, 1 OCCM load balancer, 2 volumes, ...)
   --orphans NAME
                 seed 100 orphaned resources of mixed kinds for cluster NAME (what
-                `scs-capi cleanup --cluster NAME --volumes delete` deletes)
+                `scs-capi cleanup NAME --volumes delete` deletes)
   --ovn         offer the `ovn` Octavia provider besides amphora
   --log         print every request (method, path, status) to stderr";
 
