@@ -583,7 +583,7 @@ while True:
     let cleanup = run(
         dir.path(),
         &clouds,
-        &["cleanup", "rq1", "--os-cloud", "tenant", "--yes", "--force"],
+        &["cleanup", "-f", &f, "--yes", "--force"],
     );
     assert_exit(&cleanup, 0);
     assert!(said.contains("Quota exceeded"), "filler: {said}");
